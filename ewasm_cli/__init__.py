@@ -1,0 +1,1 @@
+"""The `ewasm` command-line tool: one thin entry point over the project's packages."""

@@ -1,0 +1,3 @@
+from ewasm_cli.main import main
+
+raise SystemExit(main())
