@@ -1,5 +1,152 @@
 """`ewasm check`, `ewasm meter`, `ewasm inspect`: the transpiler for contract authors."""
 
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import metering
+from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
+from metering.costs import CostTableError
+
 
 def register(sub) -> None:
-    """Add the transpiler's subcommands (filled in with the metering package)."""
+    """Add the transpiler's subcommands."""
+    p = sub.add_parser("check", help="list every determinism/convention violation of modules")
+    p.add_argument("files", nargs="+", metavar="FILE", help="wasm binary or WAT text")
+    _profile_args(p)
+    p.add_argument("--json", action="store_true", help="print violations as JSON")
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("meter", help="write the metered module the chain would store")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.add_argument("--costs", metavar="F", help="cost table JSON (default: the built-in table)")
+    p.add_argument("--max-memory-pages", type=int, help="memory limit in 64 KiB pages (default: from the cost table)")
+    p.add_argument("--stack-limit", type=int, help="stack limit in value slots (default: from the cost table)")
+    _profile_args(p)
+    p.add_argument("--json", action="store_true", help="print a summary as JSON")
+    p.set_defaults(handler=cmd_meter)
+
+    p = sub.add_parser("inspect", help="sections, imports, exports, functions with metered blocks and cost")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--costs", metavar="F")
+    _profile_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_inspect)
+
+
+def _profile_args(p) -> None:
+    p.add_argument("--profile", choices=["generic", "ewasm"], default="generic", help="rule set (default: generic)")
+    p.add_argument("--dev", action="store_true", help="also allow imports from 'debug'")
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise CommandError(f"{path}: {err.strerror or err}", EXIT_USAGE) from None
+
+
+def _costs(path: str | None) -> metering.CostTable:
+    try:
+        return metering.load_costs(path)
+    except CostTableError as err:
+        raise CommandError(str(err), EXIT_USAGE) from None
+
+
+def cmd_check(args) -> int:
+    """Exit 0 when every file is clean, 1 when any has violations, 2 when any is malformed."""
+    report, code = {}, EXIT_OK
+    for path in args.files:
+        try:
+            violations = metering.check(_read(path), args.profile, dev=args.dev)
+        except metering.MalformedModule as err:
+            report[path] = {"malformed": str(err)}
+            if not args.json:
+                print(f"{path}: {err}", file=sys.stderr)
+            code = EXIT_USAGE
+            continue
+        report[path] = [{"func": v.func, "offset": v.offset, "reason": v.reason} for v in violations]
+        if violations:
+            code = max(code, EXIT_REFUSED)
+        if not args.json:
+            if violations:
+                for v in violations:
+                    print(f"{path}: {v}")
+            else:
+                print(f"{path}: ok")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return code
+
+
+def cmd_meter(args) -> int:
+    data = _read(args.file)
+    costs = _costs(args.costs)
+    try:
+        out = metering.meter(
+            data, costs=costs, profile=args.profile, dev=args.dev,
+            max_memory_pages=args.max_memory_pages, stack_limit=args.stack_limit,
+        )
+    except metering.MalformedModule as err:
+        raise CommandError(f"{args.file}: {err}", EXIT_USAGE) from None
+    except metering.DeterminismError as err:
+        for v in err.violations:
+            print(f"{args.file}: {v}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        Path(args.output).write_bytes(out)
+    except OSError as err:
+        raise CommandError(f"{args.output}: {err.strerror or err}", EXIT_USAGE) from None
+    summary = {"input": args.file, "output": args.output, "input_bytes": len(data), "output_bytes": len(out), "costs": costs.version, "costs_hash": costs.hash}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{args.output}: {len(out)} bytes (from {len(data)}), cost table {costs.version} {costs.hash[:16]}")
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    from metering.inspect import inspect_module
+
+    data = _read(args.file)
+    try:
+        info = inspect_module(data, _costs(args.costs), args.profile, dev=args.dev)
+    except metering.MalformedModule as err:
+        raise CommandError(f"{args.file}: {err}", EXIT_USAGE) from None
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_inspection(args.file, info)
+    return EXIT_REFUSED if info["violations"] else EXIT_OK
+
+
+def _print_inspection(path: str, info: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{path}[/bold]: {info['size']} bytes")
+    sections = Table(title="sections")
+    for col in ("section", "offset", "bytes"):
+        sections.add_column(col)
+    for s in info["sections"]:
+        sections.add_row(s["name"], f"{s['offset']:#x}", str(s["size"]))
+    console.print(sections)
+    for kind in ("imports", "exports"):
+        if info[kind]:
+            console.print(f"[bold]{kind}[/bold]: " + ", ".join(f"{x['name']} ({x['kind']})" for x in info[kind]))
+    funcs = Table(title="functions")
+    for col in ("index", "name", "type", "locals", "instructions", "metered blocks", "static cost", "frame"):
+        funcs.add_column(col, justify="right")
+    for f in info["functions"]:
+        funcs.add_row(str(f["index"]), f["name"] or "", f["type"], str(f["locals"]), str(f["instructions"]), str(f["metered_blocks"]), str(f["static_cost"]), str(f["frame_cost"]))
+    console.print(funcs)
+    if info["violations"]:
+        console.print("[bold red]violations[/bold red]")
+        for v in info["violations"]:
+            console.print(f"  {v['text']}")
+    else:
+        console.print("[green]no violations[/green]")
