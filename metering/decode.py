@@ -371,7 +371,8 @@ def decode_instructions(data: bytes, pos: int, end: int, *, expr: bool) -> list:
     depth = 0
     single_imm = op.SINGLE_IMM
     r = Reader(data, pos, end)
-    NONE = Imm.NONE
+    NONE, I32_IMM, MEMARG = Imm.NONE, Imm.I32, Imm.MEMARG
+    small_index = _SMALL_INDEX
     while True:
         start = r.pos
         if start >= end:
@@ -393,11 +394,25 @@ def decode_instructions(data: bytes, pos: int, end: int, *, expr: bool) -> list:
                     append((code, None, start, r.pos))
                     return out
                 depth -= 1
+        elif kind in small_index and start + 1 < end and data[start + 1] < 0x80:
+            # The common case, inlined: an index that fits in one LEB128 byte.
+            imm = data[start + 1]
+            r.pos = start + 2
+        elif kind is I32_IMM and start + 1 < end and data[start + 1] < 0x80:
+            b = data[start + 1]
+            imm = b - 0x80 if b & 0x40 else b
+            r.pos = start + 2
+        elif kind is MEMARG and start + 2 < end and data[start + 1] < 0x40 and data[start + 2] < 0x80:
+            imm = (data[start + 1], data[start + 2])
+            r.pos = start + 3
         else:
             imm = _read_imm(r, kind, code)
             if kind is Imm.BLOCKTYPE:
                 depth += 1
         append((code, imm, start, r.pos))
+
+
+_SMALL_INDEX = frozenset([Imm.LOCAL, Imm.GLOBAL, Imm.LABEL, Imm.FUNC])
 
 
 def _read_imm(r: Reader, kind: Imm, code: int):

@@ -126,11 +126,22 @@ def _check_code(module: Module, func: int, code: Code) -> list[Violation]:
         if t in op.NONDETERMINISTIC_TYPES:
             out.append(Violation(func, code.offset, f"declares a {_type_name(t)} local: floats are not deterministic"))
             break
+    suspect = _SUSPECT
     for code_op, imm, start, _ in code.body:
-        reason = _instruction_violation(module, code_op, imm)
-        if reason:
-            out.append(Violation(func, start, reason))
+        if code_op in suspect or code_op > 0xFF:
+            reason = _instruction_violation(module, code_op, imm)
+            if reason:
+                out.append(Violation(func, start, reason))
     return out
+
+
+# Opcodes that can break a rule themselves or through their immediates (prefixed opcodes
+# are always examined); everything else is allowed whatever its operands.
+_SUSPECT = frozenset(
+    [c for c in op.FLOAT_OPS if c <= 0xFF] + list(op.EXCEPTION_OPS) + list(op.TAIL_CALL_OPS)
+    + [op.BLOCK, op.LOOP, op.IF, op.SELECT_T]
+    + [c for c in range(0x100) if op.SINGLE_IMM[c] is op.Imm.MEMARG]
+)
 
 
 def _instruction_violation(module: Module, code: int, imm) -> str | None:

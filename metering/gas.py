@@ -17,7 +17,7 @@ from __future__ import annotations
 from metering import opcodes as op
 from metering.costs import CostTable
 from metering.encode import RAW, sleb, uleb
-from metering.metered_blocks import block_costs, block_starts
+from metering.metered_blocks import metered_blocks
 from metering.module import Code, Export, ExternKind, Global, GlobalType, Module, Section
 
 GAS_EXPORT = "gas_left"
@@ -91,8 +91,7 @@ def meter_function(code: Code, params: int, gas_global: int, costs: CostTable) -
     """The function with its charges, flushes and dynamic charges injected."""
     body = code.body
     declared = code.local_count
-    starts = block_starts(body)
-    block_cost = block_costs(body, starts, costs, entry_extra=costs.local * declared)
+    starts, block_cost = metered_blocks(body, costs, entry_extra=costs.local * declared)
     gas_local = params + declared
     dynamic = costs.dynamic
     uses_dynamic = any(instr[0] in dynamic for instr in body)

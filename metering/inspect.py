@@ -6,7 +6,7 @@ from metering import opcodes as op
 from metering.costs import CostTable
 from metering.determinism import check_module
 from metering.errors import MalformedModule
-from metering.metered_blocks import block_costs, block_starts
+from metering.metered_blocks import metered_blocks
 from metering.module import Section
 from metering.transpile import decode, function_frame_costs
 
@@ -38,8 +38,7 @@ def inspect_module(wasm, costs: CostTable, profile: str = "generic", *, dev: boo
     functions = []
     for i, code in enumerate(module.codes):
         index = base + i
-        starts = block_starts(code.body)
-        cost = block_costs(code.body, starts, costs, costs.local * code.local_count)
+        _, cost = metered_blocks(code.body, costs, costs.local * code.local_count)
         ft = module.types[types[index]] if types[index] < len(module.types) else None
         functions.append({
             "index": index, "name": names.get(index) or exported.get(index),

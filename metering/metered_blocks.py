@@ -17,26 +17,38 @@ _OPENERS = (op.BLOCK, op.LOOP, op.IF)
 _BRANCHES = (op.BR, op.BR_IF, op.BR_TABLE, op.RETURN)
 
 
-def block_starts(body: list) -> list[int]:
-    """Indices of the instructions that begin a metered block, in order."""
+def metered_blocks(body: list, costs: CostTable, entry_extra: int = 0) -> tuple[list[int], list[int]]:
+    """Start index and static cost of each metered block; the entry block also pays `entry_extra`.
+
+    One pass: the instruction after an `end` is known to start a block once the `end`
+    is reached, because every branch to a block lies inside it.
+    """
+    weights = costs.weights
     starts = [0]
+    block_cost = [entry_extra]
     # Open control frames: [opcode, targeted]. The function frame is not kept: a branch
     # to it leaves the function, so it never cuts the body.
     frames: list[list] = []
     last = len(body) - 1
-    for i, (code, imm, _, _) in enumerate(body):
-        cut_after = False
+    current = entry_extra
+    structural = _STRUCTURAL
+    i = -1
+    for code, imm, _, _ in body:
+        i += 1
+        current += weights.get(code, 0)
+        if code not in structural:
+            continue
         if code in _OPENERS:
             frames.append([code, False])
-            cut_after = code != op.BLOCK
-        elif code == op.ELSE:
-            cut_after = True
+            if code == op.BLOCK:
+                continue
         elif code == op.END:
-            if frames:
-                opener, targeted = frames.pop()
-                cut_after = opener == op.IF or (targeted and opener == op.BLOCK)
-        elif code in _BRANCHES:
-            cut_after = True
+            if not frames:
+                continue
+            opener, targeted = frames.pop()
+            if not (opener == op.IF or (targeted and opener == op.BLOCK)):
+                continue
+        elif code != op.ELSE:  # a branch
             if code == op.BR_TABLE:
                 labels = set(imm[0])
                 labels.add(imm[1])
@@ -48,21 +60,13 @@ def block_starts(body: list) -> list[int]:
             for label in labels:
                 if label < depth:
                     frames[depth - 1 - label][1] = True
-        if cut_after and i < last and starts[-1] != i + 1:
+        if i < last:
+            block_cost[-1] = current
             starts.append(i + 1)
-    return starts
+            block_cost.append(0)
+            current = 0
+    block_cost[-1] = current
+    return starts, block_cost
 
 
-def block_costs(body: list, starts: list[int], costs: CostTable, entry_extra: int = 0) -> list[int]:
-    """Static cost of each metered block; the entry block also pays `entry_extra`."""
-    weights = costs.weights
-    out = []
-    bounds = starts + [len(body)]
-    for k in range(len(starts)):
-        total = 0
-        for instr in body[bounds[k] : bounds[k + 1]]:
-            total += weights.get(instr[0], 0)
-        out.append(total)
-    if out:
-        out[0] += entry_extra
-    return out
+_STRUCTURAL = frozenset(_OPENERS + _BRANCHES + (op.ELSE, op.END))

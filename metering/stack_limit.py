@@ -58,9 +58,13 @@ def _limit_function(module: Module, code: Code, ft: FuncType, sh: int, cost: int
     )
     leave = b"\x23" + G + b"\x41" + sleb(cost) + b"\x6b\x24" + G
     out = [(RAW, enter, -1, -1), (op.BLOCK, _result_blocktype(module, ft), -1, -1)]
+    body = code.body
+    if not any(instr[0] == op.RETURN for instr in body):
+        out += body  # the final `end` closes the wrapper
+        out += [(RAW, leave, -1, -1), (op.END, None, -1, -1)]
+        return Code(code.locals, out, code.offset)
     append = out.append
     depth = 0
-    body = code.body
     for instr in body[:-1]:
         code_op = instr[0]
         if code_op in (op.BLOCK, op.LOOP, op.IF):
