@@ -46,6 +46,7 @@ class CostTable:
     max_memory_pages: int
     stack_limit: int  # in stack units (one value slot each)
     frame_cost: int  # stack units per activation, on top of params, locals and operands
+    start_gas: int  # gas a start function runs with: instantiation happens before the host can set gas
     source: dict = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -106,6 +107,7 @@ def parse_costs(source: dict) -> CostTable:
             max_memory_pages=_bounded(limits["max_memory_pages"], "max_memory_pages", 65536),
             stack_limit=_bounded(limits["stack_limit"], "stack_limit", 1 << 24),
             frame_cost=_bounded(limits["frame_cost"], "frame_cost", 1 << 16),
+            start_gas=_bounded(limits["start_gas"], "start_gas", 1 << 40),
             source=source,
         )
     except (KeyError, TypeError, AttributeError) as err:

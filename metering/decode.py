@@ -394,17 +394,17 @@ def decode_instructions(data: bytes, pos: int, end: int, *, expr: bool) -> list:
                     append((code, None, start, r.pos))
                     return out
                 depth -= 1
-        elif kind in small_index and start + 1 < end and data[start + 1] < 0x80:
-            # The common case, inlined: an index that fits in one LEB128 byte.
-            imm = data[start + 1]
-            r.pos = start + 2
-        elif kind is I32_IMM and start + 1 < end and data[start + 1] < 0x80:
-            b = data[start + 1]
+        elif kind in small_index and (p := r.pos) < end and data[p] < 0x80:
+            # The common cases, inlined: immediates that fit in one LEB128 byte each.
+            imm = data[p]
+            r.pos = p + 1
+        elif kind is I32_IMM and (p := r.pos) < end and data[p] < 0x80:
+            b = data[p]
             imm = b - 0x80 if b & 0x40 else b
-            r.pos = start + 2
-        elif kind is MEMARG and start + 2 < end and data[start + 1] < 0x40 and data[start + 2] < 0x80:
-            imm = (data[start + 1], data[start + 2])
-            r.pos = start + 3
+            r.pos = p + 1
+        elif kind is MEMARG and (p := r.pos) + 1 < end and data[p] < 0x40 and data[p + 1] < 0x80:
+            imm = (data[p], data[p + 1])
+            r.pos = p + 2
         else:
             imm = _read_imm(r, kind, code)
             if kind is Imm.BLOCKTYPE:

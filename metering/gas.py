@@ -30,10 +30,10 @@ def raw(data: bytes) -> tuple:
     return (RAW, data, -1, -1)
 
 
-def add_gas_global(module: Module) -> int:
+def add_gas_global(module: Module, initial: int = 0) -> int:
     """Append the exported `gas_left` global; returns its index."""
     index = len(module.global_types())
-    module.globals.append(Global(GlobalType(op.I64, True), [(op.I64_CONST, 0, -1, -1)]))
+    module.globals.append(Global(GlobalType(op.I64, True), [(op.I64_CONST, initial, -1, -1)]))
     module.exports.append(Export(GAS_EXPORT, ExternKind.GLOBAL, index))
     module.touch(Section.GLOBAL, Section.EXPORT)
     return index
@@ -74,7 +74,9 @@ class GasSnippets:
 
 def inject_gas(module: Module, costs: CostTable) -> int:
     """Meter every defined function in place; returns the gas global's index."""
-    gas_global = add_gas_global(module)
+    # A start function runs inside instantiation, before the host can set gas_left, so the
+    # global starts with the table's fixed allowance for it; the host overwrites it later.
+    gas_global = add_gas_global(module, costs.start_gas if module.start is not None else 0)
     func_types = module.func_type_indices()
     base = module.num_imported_funcs
     for i, code in enumerate(module.codes):

@@ -14,6 +14,7 @@ from metering.determinism import check_module
 from metering.encode import encode_module
 from metering.errors import DeterminismError, MalformedModule, Violation
 from metering.gas import inject_gas
+from metering.index_bounds import check_indices
 from metering.memory_limit import bound_memory
 from metering.module import Module
 from metering.operand_stack import max_operand_height
@@ -125,6 +126,7 @@ def _transform(module: Module, source: bytes, costs: CostTable, max_pages: int, 
     for name in ("gas_left", "stack_height"):
         if any(e.name == name for e in module.exports):
             raise DeterminismError([Violation(None, 0, f"export name {name!r} is reserved for the metering globals")])
+    check_indices(module)
     frames = function_frame_costs(module, costs)
     bound_memory(module, max_pages)
     inject_gas(module, costs)

@@ -155,3 +155,11 @@ def test_a_metered_module_keeps_its_custom_sections_in_place():
     out = decode_module(metering.meter(data))
     assert [c.name for c in out.customs] == ["name", "note"]
     assert run(metering.meter(data), "f", [], 1000).status == "ok"
+
+
+def test_prefixed_instructions_decode_their_immediates_after_the_sub_opcode():
+    wat = '(module (memory 1) (func (drop (v128.load offset=3 (i32.const 0))) (memory.fill (i32.const 0) (i32.const 1) (i32.const 2))))'
+    data = wasmtime.wat2wasm(wat)
+    body = decode_module(data).codes[0].body
+    assert (body[1][0], body[1][1]) == (0xFD << 16, (4, 3))
+    assert encode_module(decode_module(data), data) == data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -107,3 +108,25 @@ def test_a_failed_memory_grow_is_still_charged():
     out = run(wasm, "g", [5], AMPLE)
     assert out.value == -1
     assert AMPLE - out.gas_left >= 5 * COSTS.dynamic[0x40].cost
+
+
+def test_out_of_range_indices_cannot_reach_the_injected_gas_global_or_local():
+    # Invalid input must stay invalid: otherwise index 0/1 here would name gas_left or the
+    # gas-counting local after metering, and the contract could refill its own gas.
+    from metering.decode import decode_module
+    from metering.encode import encode_module
+    from metering.module import Section
+
+    for wat, patch in [
+        ('(module (global $g (mut i64) (i64.const 0)) (func (export "f") (global.set $g (i64.const 99))))', ("global", 1)),
+        ('(module (func (export "f") (param i64) (local.set 0 (i64.const 99))))', ("local", 1)),
+    ]:
+        data = wasmtime.wat2wasm(wat)
+        module = decode_module(data)
+        body = module.codes[0].body
+        code_op = 0x24 if patch[0] == "global" else 0x21
+        module.codes[0].body = [(i[0], patch[1], -1, -1) if i[0] == code_op else i for i in body]
+        module.touch(Section.CODE)
+        with pytest.raises(metering.MalformedModule) as err:
+            metering.meter(encode_module(module, data))
+        assert f"unknown {patch[0]} 1" in str(err.value)
