@@ -17,7 +17,10 @@ EXIT_USAGE = 2
 
 # Modules that contribute subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
+    "ewasm_cli.demo_commands",
     "ewasm_cli.metering_commands",
+    "ewasm_cli.vm_commands",
+    "ewasm_cli.contract_commands",
 ]
 
 

@@ -1,0 +1,226 @@
+"""Running messages: one call or create frame, nested through the host interface.
+
+`process_call` and `process_create` are what a transaction and the EEI's `call*` and
+`create` functions use. Each frame takes a journal snapshot and rolls back to it unless
+it succeeds; each runs a fresh instance in the transaction's wasmtime store. Failures
+other than REVERT consume all of the frame's gas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ewasm_runtime import capi, engine as eng, gas as G
+from ewasm_runtime.cache import CompiledCode, InvalidCode
+from ewasm_runtime.frame import ARGS, EXT_GAS, EXT_MAIN, EXT_MEMORY, INST, TRAP, Frame, current, thread_pool
+from ewasm_runtime.journal import JournaledState
+from ewasm_runtime.message import Environment, Status
+from ewasm_runtime.scope import ScopeViolation, in_scope
+
+SUCCESS, REVERT, OUT_OF_GAS, OUT_OF_RANGE, STACK_LIMIT, TRAP_, INVALID_CODE = (
+    Status.SUCCESS, Status.REVERT, Status.OUT_OF_GAS, Status.OUT_OF_RANGE,
+    Status.STACK_LIMIT, Status.TRAP, Status.INVALID_CODE,
+)
+
+# Instances live until the transaction's store is dropped; this bounds them (and their
+# memories) per transaction. Reaching it fails the call that needed one more instance.
+MAX_INSTANCES_PER_TX = eng.MAX_INSTANCES_PER_TX
+
+
+@dataclass(slots=True)
+class FrameResult:
+    status: Status
+    gas_left: int
+    output: bytes = b""
+    created: bytes | None = None
+    reason: str = ""
+
+
+class TxContext:
+    """What all frames of one transaction share: journal, block, store, runtime."""
+
+    __slots__ = ("runtime", "journal", "env", "origin", "gas_price", "scope", "store", "ctx", "pool", "metering")
+
+    def __init__(self, runtime, journal: JournaledState, env: Environment, origin: bytes,
+                 gas_price: int, scope):
+        self.runtime = runtime
+        self.journal = journal
+        self.env = env
+        self.origin = origin
+        self.gas_price = gas_price
+        self.scope = scope
+        self.metering = runtime.metering
+        self.pool = thread_pool()
+        self.store = capi.store_new(runtime.engine_address, None, None)
+        self.ctx = capi.store_context(self.store)
+        capi.store_limiter(self.store, -1, -1, MAX_INSTANCES_PER_TX, -1, MAX_INSTANCES_PER_TX)
+
+    def close(self) -> None:
+        """Drop the store and with it every instance of the transaction."""
+        if self.store:
+            capi.store_delete(self.store)
+            self.store = self.ctx = None
+
+    def check_scope(self, address: bytes) -> None:
+        if self.scope is not None and not in_scope(address, self.scope) and address not in self.runtime.precompiles:
+            raise ScopeViolation(address)
+
+
+def process_call(tx: TxContext, *, caller: bytes, to: bytes, code_address: bytes, value: int,
+                 transfer: bool, data: bytes, gas: int, depth: int, is_static: bool,
+                 stack_start: int = 0) -> FrameResult:
+    """Run a message call; the caller has charged for it and checked depth and balance."""
+    journal = tx.journal
+    snap = journal.snapshot()
+    if transfer:
+        journal.transfer(caller, to, value)
+    precompile = tx.runtime.precompiles.get(code_address)
+    if precompile is not None:
+        cost = precompile.gas(data)
+        if cost > gas:
+            journal.revert(snap)
+            return FrameResult(OUT_OF_GAS, 0, reason=f"precompile {precompile.name} needs {cost} gas")
+        return FrameResult(SUCCESS, gas - cost, precompile.run(data))
+    code = journal.get_code(code_address)
+    if not code:
+        return FrameResult(SUCCESS, gas)
+    frame = tx.pool.get(depth)
+    frame.start(tx, to, caller, value, data, code, is_static, gas)
+    try:
+        compiled = tx.runtime.compiled(code, meter=False)
+    except InvalidCode as err:
+        frame.halt, frame.reason = INVALID_CODE, str(err)
+    else:
+        run_frame(tx, frame, compiled, stack_start)
+    return _finish(journal, snap, frame)
+
+
+def process_create(tx: TxContext, *, caller: bytes, address: bytes, value: int, init_code: bytes,
+                   gas: int, depth: int) -> FrameResult:
+    """Create a contract at `address` (derived and scope-checked by the caller)."""
+    journal = tx.journal
+    if journal.get_nonce(address) or journal.get_code(address):
+        return FrameResult(TRAP_, 0, reason=f"an account already exists at 0x{address.hex()}")
+    snap = journal.snapshot()
+    journal.create_account(address)
+    journal.transfer(caller, address, value)
+    frame = tx.pool.get(depth)
+    frame.start(tx, address, caller, value, b"", init_code, False, gas)
+    try:
+        compiled = tx.runtime.compiled(init_code, meter=tx.metering)
+    except InvalidCode as err:
+        frame.halt, frame.reason = INVALID_CODE, str(err)
+    else:
+        run_frame(tx, frame, compiled, 0)
+    if frame.halt is SUCCESS:
+        runtime_code = frame.output
+        if tx.metering:
+            try:
+                runtime_code = tx.runtime.meter(runtime_code)
+            except InvalidCode as err:
+                frame.halt, frame.reason = INVALID_CODE, f"returned runtime code: {err}"
+        if frame.halt is SUCCESS:
+            deposit = G.CODE_DEPOSIT * len(runtime_code)
+            if deposit > frame.gas:
+                frame.halt, frame.reason = OUT_OF_GAS, f"code deposit of {deposit} gas"
+            else:
+                frame.gas -= deposit
+                journal.set_code(address, runtime_code)
+                return FrameResult(SUCCESS, frame.gas, b"", address)
+    result = _finish(journal, snap, frame)
+    result.output = frame.output if frame.halt is REVERT else b""
+    return result
+
+
+def _finish(journal: JournaledState, snap, frame: Frame) -> FrameResult:
+    status = frame.halt
+    if status is SUCCESS:
+        return FrameResult(SUCCESS, frame.gas, frame.output)
+    journal.revert(snap)
+    if status is REVERT:
+        return FrameResult(REVERT, frame.gas, frame.output, reason="reverted")
+    return FrameResult(status, 0, reason=frame.reason)
+
+
+def run_frame(tx: TxContext, frame: Frame, compiled: CompiledCode, stack_start: int) -> None:
+    """Instantiate `compiled` in the transaction's store and run its `main`.
+
+    Sets frame.halt (the status), frame.gas (gas left) and frame.output.
+    """
+    frame.compiled = compiled
+    metered = compiled.gas_index is not None
+    if tx.metering:
+        if not compiled.metered:
+            frame.halt, frame.reason = INVALID_CODE, "code is not metered (no gas_left/stack_height exports)"
+            return
+        page_gas = tx.runtime.costs.memory_page * compiled.initial_pages
+        if page_gas > frame.gas:
+            frame.halt, frame.reason = OUT_OF_GAS, "initial memory"
+            return
+        frame.gas -= page_gas
+    else:
+        metered = False
+    ctx = tx.ctx
+    b = frame.buf_addr
+    frame.trap_ptr.value = None
+    err = capi.instantiate(compiled.pre_address, ctx, b + INST, b + TRAP)
+    if err or frame.trap_ptr.value:
+        frame.halt = TRAP_
+        frame.reason = "instantiation failed: " + (capi.error_text(err) if err else _take_trap(frame))
+        return
+    frame.export_into(compiled.memory_index, EXT_MEMORY)
+    main = frame.export_into(compiled.main_index, EXT_MAIN)
+    frame.base = capi.memory_data(ctx, frame.mem_addr)
+    frame.mem_size = capi.memory_data_size(ctx, frame.mem_addr)
+    if metered:
+        frame.gas_addr = frame.export_into(compiled.gas_index, EXT_GAS)
+        frame.write_global_i64(frame.gas_addr, frame.gas)
+        if stack_start:
+            frame.stack_height()  # resolves frame.stack_addr
+            frame.write_global_i32(frame.stack_addr, stack_start)
+    parent = getattr(current, "frame", None)
+    current.frame = frame
+    try:
+        err = capi.func_call_unchecked(ctx, main, b + ARGS, 1, b + TRAP)
+    finally:
+        current.frame = parent
+    trap = frame.trap_ptr.value
+    if frame.halt is not None:  # a host function ended the frame
+        if err:
+            capi.error_delete(err)
+        if trap:
+            capi.trap_delete(trap)
+        if frame.error is not None:
+            error, frame.error = frame.error, None
+            raise error
+        return
+    if err:
+        _classify(frame, metered, None, capi.error_text(err))
+    elif trap:
+        code = capi.trap_code_of(trap)
+        _classify(frame, metered, code, _take_trap(frame))
+    else:
+        frame.halt = SUCCESS
+        if metered:
+            frame.gas = frame.read_global_i64(frame.gas_addr)
+
+
+def _classify(frame: Frame, metered: bool, code: int | None, message: str) -> None:
+    """Name a trap that came from wasm code: out of gas, stack limit or anything else."""
+    if metered and frame.read_global_i64(frame.gas_addr) == -1:
+        frame.halt, frame.reason = OUT_OF_GAS, "out of gas"
+    elif metered and frame.stack_height() == -1:
+        frame.halt, frame.reason = STACK_LIMIT, "stack limit"
+    elif code == capi.TRAP_STACK_OVERFLOW:
+        frame.halt, frame.reason = STACK_LIMIT, "native stack exhausted"
+    else:
+        frame.halt, frame.reason = TRAP_, message.strip().splitlines()[-1] if message.strip() else "trap"
+    frame.gas = 0
+
+
+def _take_trap(frame: Frame) -> str:
+    trap = frame.trap_ptr.value
+    text = capi.trap_text(trap)
+    capi.trap_delete(trap)
+    frame.trap_ptr.value = None
+    return text

@@ -1,0 +1,191 @@
+"""The VM's front door: a `Runtime` (engine, linker, caches, cost table, precompiles,
+metering switch) and `execute`, which runs one transaction against a `StateView`.
+
+Transaction rules (ewasm on Byzantium):
+- intrinsic gas 21000 (53000 for a creation) + 68 per non-zero and 4 per zero data byte;
+- the sender pays gas × gas price up front and gets the unused part back; the refund is
+  capped at half the gas used; the coinbase receives gas used × gas price;
+- the sender's nonce goes up by one whatever happens; a creation's address is
+  keccak(rlp([sender, nonce]))[12:] with the nonce before that increment;
+- a failure other than REVERT consumes all gas; OUT_OF_RANGE (a scope violation
+  anywhere in the call tree) reverts the whole transaction and consumes all gas.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+from collections import OrderedDict
+
+import metering
+
+from ewasm_runtime import gas as G
+from ewasm_runtime.cache import CompiledCode, InvalidCode, ModuleCache
+from ewasm_runtime.capi import address as _address
+from ewasm_runtime.eei import build_linker
+from ewasm_runtime.engine import MAX_CONCURRENT_TX, engine
+from ewasm_runtime.hashing import create_address
+from ewasm_runtime.interpreter import FrameResult, TxContext, process_call, process_create
+from ewasm_runtime.journal import JournaledState
+from ewasm_runtime.message import Environment, ExecutionResult, InvalidTransaction, Message, Status
+from ewasm_runtime.precompiles import PrecompileRegistry
+from ewasm_runtime.scope import ScopeViolation
+from ewasm_runtime.state import StateView
+
+# Each nested call adds a few Python frames; 1024 levels need more than the default 1000.
+PYTHON_RECURSION_LIMIT = 20_000
+
+_linker = None
+_linker_lock = threading.Lock()
+# See engine.MAX_CONCURRENT_TX: keeps the instance pool from ever running dry. A queue
+# of tokens is a semaphore implemented in C (threading.Semaphore costs ~2 µs a round).
+_tx_slots: "queue.SimpleQueue[int]" = queue.SimpleQueue()
+for _token in range(MAX_CONCURRENT_TX):
+    _tx_slots.put(_token)
+
+
+def shared_linker():
+    """The process-wide linker with the EEI (host functions find their frame per thread)."""
+    global _linker
+    with _linker_lock:
+        if _linker is None:
+            _linker = build_linker(engine())
+        return _linker
+
+
+class Runtime:
+    """Configuration and caches shared by many `execute` calls.
+
+    metering=True is the chain's mode: stored code must be metered, init code is metered
+    before it runs and the runtime code it returns is metered before it is stored.
+    metering=False is the conformance mode for ewasm's own tests: code runs verbatim and
+    charges itself through `useGas`.
+    """
+
+    def __init__(self, *, metering: bool = True, costs: "metering.CostTable | None" = None,
+                 cache_dir: str | os.PathLike | None = None, precompiles: PrecompileRegistry | None = None,
+                 cache_capacity: int = 1024):
+        if sys.getrecursionlimit() < PYTHON_RECURSION_LIMIT:
+            sys.setrecursionlimit(PYTHON_RECURSION_LIMIT)
+        self.metering = metering
+        self.costs = costs if costs is not None else _load_default_costs()
+        self.precompiles = precompiles if precompiles is not None else PrecompileRegistry()
+        self.engine = engine()
+        self.engine_address = _address(self.engine.ptr())
+        self.cache = ModuleCache(shared_linker(), directory=cache_dir, capacity=cache_capacity,
+                                 costs_hash=self.costs.hash)
+        self._metered: OrderedDict[bytes, bytes | InvalidCode] = OrderedDict()
+        self._capacity = cache_capacity
+
+    def compiled(self, code: bytes, *, meter: bool = False) -> CompiledCode:
+        """Compiled (and, with meter=True, first metered) code; raises InvalidCode."""
+        return self.cache.get(self.meter(code) if meter else code)
+
+    def meter(self, code: bytes) -> bytes:
+        """The metered form of `code` under this runtime's cost table (memoized)."""
+        hit = self._metered.get(code)
+        if hit is None:
+            try:
+                hit = metering.meter(code, costs=self.costs, profile="ewasm")
+            except (metering.MalformedModule, metering.DeterminismError) as err:
+                hit = InvalidCode(_one_line(err))
+            self._metered[code] = hit
+            if len(self._metered) > self._capacity:
+                self._metered.popitem(last=False)
+        if isinstance(hit, InvalidCode):
+            raise hit
+        return hit
+
+
+def _load_default_costs():
+    return metering.load_costs()
+
+
+def _one_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+_default_runtime: Runtime | None = None
+
+
+def default_runtime() -> Runtime:
+    """A metering runtime; its compiled modules are kept on disk if EWASM_CACHE_DIR is set."""
+    global _default_runtime
+    if _default_runtime is None:
+        _default_runtime = Runtime(cache_dir=os.environ.get("EWASM_CACHE_DIR") or None)
+    return _default_runtime
+
+
+def execute(message: Message, state: StateView, env: Environment | None = None,
+            runtime: Runtime | None = None) -> ExecutionResult:
+    """Run one transaction and write its effects into `state`.
+
+    Raises InvalidTransaction (and changes nothing) when the transaction cannot pay for
+    its intrinsic gas or its fee and value. Everything else, including every way a
+    contract can fail, is reported in the result.
+    """
+    runtime = runtime or default_runtime()
+    env = env if env is not None else Environment()
+    is_create = message.to is None
+    intrinsic = G.intrinsic_gas(message.data, is_create)
+    if message.gas < intrinsic:
+        raise InvalidTransaction(f"gas {message.gas} is below the intrinsic gas {intrinsic}")
+    journal = JournaledState(state)
+    sender = message.sender
+    fee = message.gas * message.gas_price
+    balance = journal.get_balance(sender)
+    if balance < fee + message.value:
+        raise InvalidTransaction(f"sender balance {balance} cannot pay {fee} for gas plus {message.value} value")
+    journal.set_balance(sender, balance - fee)
+    nonce = journal.get_nonce(sender)
+    journal.set_nonce(sender, nonce + 1)
+    snap = journal.snapshot()
+
+    token = _tx_slots.get()
+    try:
+        tx = TxContext(runtime, journal, env, message.origin or sender, message.gas_price, message.scope)
+        try:
+            result = _run_message(tx, message, nonce, message.gas - intrinsic)
+        finally:
+            tx.close()
+    finally:
+        _tx_slots.put(token)
+    if result.status is Status.OUT_OF_RANGE:
+        journal.revert(snap)
+        result.gas_left = 0
+
+    gas_used = message.gas - result.gas_left
+    refund = min(journal.refund, gas_used // 2) if result.status is Status.SUCCESS else 0
+    gas_used -= refund
+    journal.add_balance(sender, (message.gas - gas_used) * message.gas_price)
+    journal.add_balance(env.coinbase, gas_used * message.gas_price)
+    journal.touch(env.coinbase)
+    logs = tuple(journal.logs) if result.status is Status.SUCCESS else ()
+    journal.commit()
+    return ExecutionResult(
+        status=result.status,
+        gas_used=gas_used,
+        gas_refund=refund,
+        output=result.output,
+        logs=logs,
+        created_address=result.created,
+        error=result.reason if result.status is not Status.SUCCESS else "",
+    )
+
+
+def _run_message(tx: TxContext, message: Message, nonce: int, gas: int) -> FrameResult:
+    try:
+        if message.to is None:
+            address = create_address(message.sender, nonce)
+            tx.check_scope(address)
+            return process_create(tx, caller=message.sender, address=address, value=message.value,
+                                  init_code=message.data, gas=gas, depth=0)
+        tx.check_scope(message.to)
+        return process_call(tx, caller=message.sender, to=message.to, code_address=message.to,
+                            value=message.value, transfer=True, data=message.data, gas=gas,
+                            depth=0, is_static=False)
+    except ScopeViolation as err:
+        return FrameResult(Status.OUT_OF_RANGE, 0, reason=str(err))
