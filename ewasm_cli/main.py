@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "ewasm_cli.metering_commands",
     "ewasm_cli.vm_commands",
     "ewasm_cli.contract_commands",
+    "ewasm_cli.chain_commands",
 ]
 
 

@@ -1,0 +1,237 @@
+"""The chain of one node: the store, the state commitment and block production.
+
+Follow a transaction from here: `build_block` takes the pool's transactions, executes
+them (executor.py), updates the Merkle commitment from the block's changed keys
+(commitment.py), assembles the header (blocks.py) and commits everything in one lmdb
+write transaction (store.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import metering
+import ewasm_runtime
+from ewasm_runtime import Environment, Message, Status
+
+from .blocks import Block, Header, genesis_header, transactions_root
+from .commitment import EMPTY, MerkleTree, Proof, list_root
+from .executor import BlockContext, BlockExecution, ParallelExecutor, execute_serial
+from .hashing import keccak256
+from .params import ChainParams
+from .spec import ChainSpec, SpecError, parse_spec
+from .state import Account, BlockState, StateChanges, account_key, storage_key
+from .store import Snapshot, Store, StoreError
+from .transactions import Transaction
+
+SPEC_KEY = b"spec"
+
+
+@dataclass
+class CallResult:
+    """The outcome of eth_call / eth_estimateGas."""
+
+    status: str
+    gas_used: int
+    output: bytes
+    error: str
+
+
+def validator_set_hash(validators: list[bytes]) -> bytes:
+    """The hash of the validator set that signs blocks (empty for the instant engine)."""
+    return keccak256(b"".join(validators))
+
+
+class Blockchain:
+    """One node's chain. Thread-safe: block production and proofs hold `lock`."""
+
+    def __init__(self, store: Store, spec: ChainSpec, *, executor: ParallelExecutor | None = None):
+        self.store = store
+        self.spec = spec
+        self.params: ChainParams = spec.params
+        self.lock = threading.RLock()
+        self.executor = executor
+        self._head = store.header(store.head_number())
+        with store.snapshot() as snapshot:
+            # The commitment lives in memory; it is rebuilt from the flat state at start and
+            # must reproduce the head's state root, or the database is inconsistent.
+            self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
+        if self.tree.root != self._head.state_root:
+            raise StoreError(f"state root mismatch at block {self._head.number}: the database is inconsistent")
+
+    # -- opening ------------------------------------------------------------------
+    @classmethod
+    def initialize(cls, datadir: str, spec: ChainSpec) -> "Blockchain":
+        """Create a new database with the spec's genesis block."""
+        store = Store(datadir)
+        if store.head_number() is not None:
+            existing = store.get_meta(SPEC_KEY)
+            store.close()
+            if existing is not None and json.loads(existing) == spec.raw:
+                return cls.open(datadir)
+            raise SpecError(f"{datadir} already holds a chain with a different spec")
+        costs = metering.load_costs()
+        if spec.params.cost_table_hash and spec.params.cost_table_hash != costs.hash:
+            store.close()
+            raise SpecError(f"params.costTable names cost table {spec.params.cost_table_hash}, "
+                            f"this build has {costs.hash}")
+        changes = StateChanges()
+        for address, entry in sorted(spec.accounts.items()):
+            code_hash = keccak256(b"")
+            if entry.code:
+                try:
+                    code = metering.meter(entry.code, costs=costs, profile="ewasm")
+                except ValueError as err:
+                    store.close()
+                    raise SpecError(f"accounts.0x{address.hex()}.code: {err}") from None
+                code_hash = keccak256(code)
+                changes.code[code_hash] = code
+            changes.accounts[address] = Account(entry.nonce, entry.balance, code_hash)
+            for slot, value in entry.storage.items():
+                if any(value):
+                    changes.storage[(address, slot)] = value
+        tree = MerkleTree()
+        tree.update(changes.commitment_updates())
+        validators = [spec.engine.authority] if spec.engine.authority else []
+        header = genesis_header(shard_id=spec.params.shard_id, state_root=tree.root, timestamp=spec.timestamp,
+                                gas_limit=spec.params.block_gas_limit,
+                                validator_set_hash=validator_set_hash(validators), extra_data=spec.extra_data)
+        store.commit_block(Block(header), [], [], changes,
+                           extra_meta={SPEC_KEY: json.dumps(spec.raw, sort_keys=True).encode()})
+        return cls(store, spec)
+
+    @classmethod
+    def open(cls, datadir: str, **kwargs) -> "Blockchain":
+        """Open an initialised database (recovering the commitment from flat state)."""
+        if not os.path.isfile(os.path.join(datadir, "data.mdb")):
+            raise StoreError(f"{datadir} holds no chain; run `ewasm node init --spec FILE --datadir {datadir}`")
+        store = Store(datadir)
+        raw = store.get_meta(SPEC_KEY)
+        if raw is None or store.head_number() is None:
+            store.close()
+            raise StoreError(f"{datadir} holds no chain; run `ewasm node init --spec FILE --datadir {datadir}`")
+        return cls(store, parse_spec(json.loads(raw)), **kwargs)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+        self.store.close()
+
+    # -- reading ------------------------------------------------------------------
+    def head(self) -> Header:
+        return self._head
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot()
+
+    def context(self, proposer: bytes, timestamp: int | None = None) -> BlockContext:
+        """The environment of the block after the head."""
+        head = self._head
+        number = head.number + 1
+        hashes = {}
+        for n in range(max(0, number - 256), number):
+            header = head if n == head.number else self.store.header(n)
+            hashes[n] = header.hash
+        timestamp = max(int(time.time()) if timestamp is None else timestamp, head.timestamp)
+        return BlockContext(number=number, timestamp=timestamp, proposer=proposer,
+                            gas_limit=self.params.block_gas_limit, block_hashes=hashes)
+
+    # -- producing ----------------------------------------------------------------
+    def execute(self, snapshot: Snapshot, txs: list[Transaction], context: BlockContext) -> BlockExecution:
+        if self.executor is not None:
+            return self.executor.execute(snapshot, txs, context, self.params)
+        return execute_serial(snapshot, txs, context, self.params)
+
+    def build_block(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None,
+                    seal=None, validators: list[bytes] | None = None,
+                    timings: dict[str, float] | None = None) -> tuple[Block, BlockExecution]:
+        """Execute `txs` on the head, commit the block and return it with its execution.
+
+        `seal(header) -> bytes` signs the header (PoA); transactions that turn out invalid
+        against the state are left out and listed in the execution's `excluded`.
+        `timings`, when given, accumulates seconds per stage (execute, commitment, commit).
+        """
+        clock = time.perf_counter
+        with self.lock:
+            context = self.context(proposer, timestamp)
+            t0 = clock()
+            with self.snapshot() as snapshot:
+                if snapshot.number != self._head.number:
+                    raise StoreError("the store moved under the chain")
+                execution = self.execute(snapshot, txs, context)
+            t1 = clock()
+            state_root = self.tree.update(execution.changes.commitment_updates())
+            t2 = clock()
+            tx_hashes = [tx.hash for tx in execution.included]
+            header = Header(shard_id=self.params.shard_id, number=context.number, parent_hash=self._head.hash,
+                            timestamp=context.timestamp, proposer=proposer, state_root=state_root,
+                            transactions_root=transactions_root(tx_hashes),
+                            receipts_root=list_root([r.encode() for r in execution.receipts]),
+                            outgoing_receipts_root=EMPTY,
+                            validator_set_hash=validator_set_hash(validators or []),
+                            gas_limit=self.params.block_gas_limit, gas_used=execution.gas_used)
+            if seal is not None:
+                header = header.with_seal(seal(header))
+            block = Block(header, tuple(tx.raw for tx in execution.included))
+            try:
+                self.store.commit_block(block, tx_hashes, execution.receipts, execution.changes)
+            except BaseException:
+                # Keep memory and disk in step: rebuild the tree from what is committed.
+                with self.snapshot() as snapshot:
+                    self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
+                raise
+            self._head = header
+            if timings is not None:
+                t3 = clock()
+                for stage, seconds in (("execute", t1 - t0), ("commitment", t2 - t1), ("commit", t3 - t2)):
+                    timings[stage] = timings.get(stage, 0.0) + seconds
+            return block, execution
+
+    # -- calls and proofs ---------------------------------------------------------
+    def call(self, *, sender: bytes, to: bytes | None, data: bytes, value: int = 0,
+             gas: int | None = None) -> CallResult:
+        """Execute a message against the latest state and throw the changes away."""
+        gas = self.params.block_gas_limit if gas is None else min(gas, self.params.block_gas_limit)
+        context = self.context(bytes(20))
+        with self.snapshot() as snapshot:
+            state = BlockState(snapshot)
+            if value:  # like geth: a call may move value the sender does not have
+                state.add_balance(sender, value)
+            message = Message(sender=sender, to=to, data=data, value=value, gas=gas, gas_price=0, origin=sender)
+            try:
+                result = ewasm_runtime.execute(message, state, context.environment())
+            except (ewasm_runtime.InvalidTransaction, ValueError) as err:
+                return CallResult("INVALID", 0, b"", str(err))
+        return CallResult(result.status.value, result.gas_used, result.output, result.error)
+
+    def estimate_gas(self, **kwargs) -> CallResult:
+        """The smallest gas limit with which the call succeeds (binary search)."""
+        cap = kwargs.pop("gas", None) or self.params.block_gas_limit
+        first = self.call(gas=cap, **kwargs)
+        if first.status != "SUCCESS":
+            return first
+        low, high = first.gas_used - 1, cap  # low fails (or is below what was used), high works
+        if self.call(gas=first.gas_used, **kwargs).status == "SUCCESS":
+            return CallResult("SUCCESS", first.gas_used, first.output, "")
+        while high - low > 1:
+            mid = (low + high) // 2
+            if self.call(gas=mid, **kwargs).status == "SUCCESS":
+                high = mid
+            else:
+                low = mid
+        return CallResult("SUCCESS", high, first.output, "")
+
+    def prove(self, address: bytes, slots: list[bytes]):
+        """(head header, account, account proof, [(slot, value, proof)]) at the head."""
+        with self.lock:
+            header = self._head
+            with self.snapshot() as snapshot:
+                account = snapshot.get_account(address)
+                values = [snapshot.get_storage(address, slot) for slot in slots]
+            account_proof = self.tree.prove(account_key(address))
+            storage = [(slot, value, self.tree.prove(storage_key(address, slot))) for slot, value in zip(slots, values)]
+        return header, account, account_proof, storage

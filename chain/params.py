@@ -1,0 +1,24 @@
+"""The chain parameters that validation and block building need.
+
+They come from the chain spec's "params" section (see spec.py); defaults suit a
+development chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChainParams:
+    """Consensus-relevant numbers every node of a chain must agree on."""
+
+    chain_id: int = 1337
+    shard_id: int = 0
+    block_gas_limit: int = 30_000_000
+    min_gas_limit: int = 21_000
+    max_transaction_size: int = 128 * 1024  # bytes of the raw signed transaction
+    base_fee_per_gas: int = 0  # constant: the chain has no fee market
+    max_code_size: int = 1024 * 1024
+    cost_table_hash: str = ""
+    block_period: float = 1.0

@@ -1,0 +1,275 @@
+"""`ewasm node init|run`, `ewasm devnet` and `ewasm demo-chain`: running a chain node."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+
+from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
+
+
+def register(sub) -> None:
+    """Add the node's subcommands."""
+    node = sub.add_parser("node", help="initialise or run a chain node")
+    node_sub = node.add_subparsers(dest="node_command", metavar="SUBCOMMAND")
+
+    p = node_sub.add_parser("init", help="create a node database with the genesis of a chain spec")
+    p.add_argument("--spec", required=True, metavar="FILE", help="chain spec JSON")
+    p.add_argument("--datadir", required=True, metavar="DIR", help="where the node keeps its lmdb database")
+    p.add_argument("--json", action="store_true", help="print the genesis block as JSON")
+    p.set_defaults(handler=cmd_node_init)
+
+    p = node_sub.add_parser("run", help="serve JSON-RPC and produce blocks")
+    p.add_argument("--datadir", required=True, metavar="DIR")
+    _run_args(p)
+    p.set_defaults(handler=cmd_node_run)
+    node.set_defaults(handler=lambda args: (node.print_help(), EXIT_USAGE)[1])
+
+    p = sub.add_parser("devnet", help="start a one-node development chain funding a dev key")
+    p.add_argument("--datadir", metavar="DIR", help="database directory (default: a fresh temporary one)")
+    p.add_argument("--dev-key", metavar="HEX", help="private key to fund (default: a generated one, printed)")
+    p.add_argument("--chain-id", type=int, default=1337)
+    p.add_argument("--engine", choices=["instant", "poa"], default="instant")
+    p.add_argument("--block-period", type=float, default=1.0, help="seconds between PoA blocks")
+    _run_args(p, key=False)
+    p.set_defaults(handler=cmd_devnet)
+
+    register_demo(sub)
+
+
+def _run_args(p, key: bool = True) -> None:
+    p.add_argument("--rpc-port", type=int, default=8545, metavar="P")
+    p.add_argument("--rpc-host", default="127.0.0.1", metavar="HOST")
+    if key:
+        p.add_argument("--key", metavar="HEX", help="the node's private key (the PoA authority's key)")
+    p.add_argument("--workers", type=int, default=1, help="parallel execution workers (default 1: serial)")
+    p.add_argument("--worker-mode", choices=["process", "thread"], default="process")
+    p.add_argument("--quiet", action="store_true", help="do not log each block")
+
+
+def _key(text: str | None):
+    from chain.keys import PrivateKey
+    if text is None:
+        return None
+    try:
+        return PrivateKey.from_hex(text)
+    except ValueError as err:
+        raise CommandError(f"--key: {err}", EXIT_USAGE) from None
+
+
+def cmd_node_init(args) -> int:
+    from chain.blockchain import Blockchain
+    from chain.spec import SpecError, load_spec
+    from chain.store import StoreError
+    try:
+        spec = load_spec(args.spec)
+        chain = Blockchain.initialize(args.datadir, spec)
+    except (SpecError, StoreError) as err:
+        raise CommandError(str(err), EXIT_REFUSED if isinstance(err, StoreError) else EXIT_USAGE) from None
+    head = chain.head()
+    info = {"chain": spec.name, "chainId": spec.params.chain_id, "genesis": "0x" + head.hash.hex(),
+            "stateRoot": "0x" + head.state_root.hex(), "datadir": os.path.abspath(args.datadir)}
+    chain.close()
+    print(json.dumps(info, indent=2) if args.json else
+          f"initialised {spec.name} (chain id {spec.params.chain_id}) in {info['datadir']}\n"
+          f"genesis {info['genesis']}")
+    return EXIT_OK
+
+
+def _serve(config, quiet: bool, banner: str = "") -> int:
+    from chain.node import Node
+    from chain.store import StoreError
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        node = Node(config)
+        node.start()
+    except (StoreError, ValueError) as err:
+        raise CommandError(str(err), EXIT_REFUSED) from None
+    except OSError as err:
+        raise CommandError(f"cannot serve RPC on {config.rpc_host}:{config.rpc_port}: {err.strerror or err}",
+                           EXIT_REFUSED) from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if banner:
+        print(banner, flush=True)
+    print(f"JSON-RPC on http://{config.rpc_host}:{node.rpc.port}/  (chain id {node.chain.params.chain_id}, "
+          f"head {node.chain.head().number}, engine {node.engine.name})", flush=True)
+    stop.wait()
+    node.stop()
+    return EXIT_OK
+
+
+def cmd_node_run(args) -> int:
+    from chain.node import NodeConfig
+    config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host, rpc_port=args.rpc_port, key=_key(args.key),
+                        workers=args.workers, worker_mode=args.worker_mode)
+    return _serve(config, args.quiet)
+
+
+def cmd_devnet(args) -> int:
+    from chain.blockchain import Blockchain
+    from chain.keys import PrivateKey, to_checksum_address
+    from chain.node import NodeConfig
+    from chain.spec import dev_spec, parse_spec
+    key = _key(args.dev_key) if args.dev_key else PrivateKey.generate()
+    datadir = args.datadir or tempfile.mkdtemp(prefix="ewasm-devnet-")
+    spec = parse_spec(dev_spec(key.address, chain_id=args.chain_id, engine=args.engine,
+                               block_period=args.block_period))
+    from chain.spec import SpecError
+    try:
+        Blockchain.initialize(datadir, spec).close()
+    except SpecError as err:
+        raise CommandError(str(err), EXIT_REFUSED) from None
+    banner = (f"devnet in {datadir}\ndev account {to_checksum_address(key.address)}"
+              + ("" if args.dev_key else f"\ndev key     0x{key.secret.hex()}  (generated; pass --dev-key to reuse)"))
+    config = NodeConfig(datadir=datadir, rpc_host=args.rpc_host, rpc_port=args.rpc_port, key=key,
+                        workers=args.workers, worker_mode=args.worker_mode)
+    return _serve(config, args.quiet, banner)
+
+
+# -- the demo -------------------------------------------------------------------------
+def register_demo(sub) -> None:
+    p = sub.add_parser("demo-chain", help="devnet demo: deploy the token, stream signed transfers, check balances")
+    p.add_argument("--transfers", type=int, default=2000, help="how many token transfers to send (default 2000)")
+    p.add_argument("--recipients", type=int, default=50)
+    p.add_argument("--rpc-port", type=int, default=0, help="default: a free port")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=cmd_demo_chain)
+
+
+def cmd_demo_chain(args) -> int:
+    """Start a devnet node, deploy the token through JSON-RPC, stream transfers, verify."""
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from chain.blockchain import Blockchain
+    from chain.keys import PrivateKey
+    from chain.node import Node, NodeConfig
+    from chain.spec import dev_spec, parse_spec
+    from chain.transactions import contract_address, sign_scoped_transaction
+
+    if args.transfers < 1 or args.recipients < 1:
+        raise CommandError("--transfers and --recipients must be positive", EXIT_USAGE)
+    console = Console(stderr=args.json)
+    deployer = Path(__file__).resolve().parents[1] / "contracts" / "examples" / "token.deploy.wasm"
+    try:
+        init_code = deployer.read_bytes()
+    except OSError as err:
+        raise CommandError(f"cannot read the token contract: {err}", EXIT_REFUSED) from None
+    key = PrivateKey.generate()
+    datadir = tempfile.mkdtemp(prefix="ewasm-demo-")
+    Blockchain.initialize(datadir, parse_spec(dev_spec(key.address))).close()
+    logging.basicConfig(level=logging.WARNING)
+    node = Node(NodeConfig(datadir=datadir, rpc_port=args.rpc_port, key=PrivateKey.generate()))
+    node.start()
+    url = f"http://127.0.0.1:{node.rpc.port}/"
+    console.print(f"devnet node at {url}  (data in {datadir})")
+
+    def rpc(payload):
+        request = urllib.request.Request(url, data=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def call(method, *params):
+        answer = rpc({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+        if "error" in answer:
+            raise CommandError(f"{method}: {answer['error']['message']}", EXIT_REFUSED)
+        return answer["result"]
+
+    def wait_receipt(tx_hash, timeout=60.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            receipt = call("eth_getTransactionReceipt", tx_hash)
+            if receipt:
+                return receipt
+            time.sleep(0.02)
+        raise CommandError(f"no receipt for {tx_hash} after {timeout:.0f} s", EXIT_REFUSED)
+
+    try:
+        chain_id = int(call("eth_chainId"), 16)
+        token = contract_address(key.address, 0)
+        deploy = sign_scoped_transaction(key, chain_id=chain_id, nonce=0, gas_limit=5_000_000, to=None,
+                                         data=init_code, scope=[key.address, token], max_fee_per_gas=1,
+                                         max_priority_fee_per_gas=1)
+        receipt = wait_receipt(call("eth_sendRawTransaction", "0x" + deploy.hex()))
+        if int(receipt["status"], 16) != 1:
+            raise CommandError(f"token deployment failed: {receipt.get('error')}", EXIT_REFUSED)
+        console.print(f"token deployed at {receipt['contractAddress']} in block {int(receipt['blockNumber'], 16)}")
+
+        recipients = [bytes([0xEE]) + i.to_bytes(19, "big") for i in range(1, args.recipients + 1)]
+        raws = []
+        for i in range(args.transfers):
+            data = bytes.fromhex("a9059cbb") + recipients[i % len(recipients)].rjust(32, b"\0") + (7).to_bytes(32, "big")
+            raws.append(sign_scoped_transaction(key, chain_id=chain_id, nonce=1 + i, gas_limit=100_000, to=token,
+                                                data=data, scope=[key.address, token], max_fee_per_gas=1,
+                                                max_priority_fee_per_gas=1))
+        first_block = int(call("eth_blockNumber"), 16) + 1
+        start = time.perf_counter()
+        hashes = []
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            sending = progress.add_task("sent     ", total=len(raws))
+            included = progress.add_task("included ", total=len(raws))
+            for offset in range(0, len(raws), 100):
+                batch = raws[offset:offset + 100]
+                answers = rpc([{"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction",
+                                "params": ["0x" + raw.hex()]} for j, raw in enumerate(batch)])
+                for answer in answers:
+                    if "error" in answer:
+                        raise CommandError(f"transfer refused: {answer['error']['message']}", EXIT_REFUSED)
+                    hashes.append(answer["result"])
+                progress.update(sending, completed=len(hashes))
+                nonce = int(call("eth_getTransactionCount", "0x" + key.address.hex(), "latest"), 16)
+                progress.update(included, completed=nonce - 1)
+            while True:
+                nonce = int(call("eth_getTransactionCount", "0x" + key.address.hex(), "latest"), 16)
+                progress.update(included, completed=nonce - 1)
+                if nonce - 1 >= len(raws):
+                    break
+                time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        last = wait_receipt(hashes[-1])
+        last_block = int(last["blockNumber"], 16)
+
+        table = Table(title="blocks")
+        for column in ("block", "transactions", "gas used", "state root"):
+            table.add_column(column, justify="right" if column != "state root" else "left")
+        for number in range(first_block, last_block + 1):
+            block = call("eth_getBlockByNumber", hex(number), False)
+            table.add_row(str(number), str(len(block["transactions"])), str(int(block["gasUsed"], 16)),
+                          block["stateRoot"][:18] + "…")
+        console.print(table)
+
+        def balance_of(holder: bytes) -> int:
+            data = "0x70a08231" + holder.rjust(32, b"\0").hex()
+            return int(call("eth_call", {"to": "0x" + token.hex(), "data": data}, "latest"), 16)
+
+        received = sum(balance_of(r) for r in recipients)
+        expected = 7 * len(raws)
+        remaining = balance_of(key.address)
+        ok = received == expected and remaining == 10**24 - expected and int(last["status"], 16) == 1
+        summary = {"transfers": len(raws), "blocks": last_block - first_block + 1, "seconds": round(seconds, 3),
+                   "tx_per_s": round(len(raws) / seconds, 1), "recipients_received": received,
+                   "expected": expected, "deployer_balance": remaining, "balances_ok": ok}
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            console.print(f"{len(raws)} transfers in {summary['blocks']} blocks, {seconds:.2f} s end to end: "
+                          f"[bold]{summary['tx_per_s']:.0f} tx/s[/] through JSON-RPC")
+            console.print(f"balance check: recipients hold {received} (expected {expected}), deployer holds "
+                          f"{remaining}: " + ("[green]OK[/]" if ok else "[red]MISMATCH[/]"))
+        return EXIT_OK if ok else EXIT_REFUSED
+    finally:
+        node.stop()

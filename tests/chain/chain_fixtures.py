@@ -1,0 +1,63 @@
+"""Shared fixtures for the chain tests: real keys, real lmdb directories."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from chain.params import ChainParams
+
+CHAIN_ID = 1337
+
+
+@pytest.fixture
+def params() -> ChainParams:
+    return ChainParams(chain_id=CHAIN_ID, block_gas_limit=10_000_000)
+
+
+@pytest.fixture
+def account():
+    return Account.from_key(bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"))
+
+
+def sign(account, **fields) -> bytes:
+    """An eth-account signed EIP-1559 transaction with sensible defaults."""
+    tx = {"type": 2, "chainId": CHAIN_ID, "nonce": 0, "maxFeePerGas": 10, "maxPriorityFeePerGas": 1,
+          "gas": 100_000, "to": "0x" + "22" * 20, "value": 0, "data": b"", "accessList": []}
+    tx.update(fields)
+    return bytes(account.sign_transaction(tx).raw_transaction)
+
+
+# -- chains with the token contract -------------------------------------------------
+import os
+from pathlib import Path
+
+from chain.keys import PrivateKey, to_checksum_address
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN_RUNTIME = (REPO / "contracts" / "examples" / "token.wasm").read_bytes()
+TOKEN_DEPLOYER = (REPO / "contracts" / "examples" / "token.deploy.wasm").read_bytes()
+TRANSFER = bytes.fromhex("a9059cbb")
+BALANCE_OF = bytes.fromhex("70a08231")
+
+
+def token_slot(holder: bytes) -> bytes:
+    """The token contract's storage key of a holder's balance (see token.c)."""
+    return b"\x01" + bytes(11) + holder
+
+
+def transfer_data(to: bytes, amount: int) -> bytes:
+    return TRANSFER + to.rjust(32, b"\x00") + amount.to_bytes(32, "big")
+
+
+def token_spec(senders: list[bytes], tokens: list[bytes], *, chain_id: int = CHAIN_ID, tokens_each: int = 10**6,
+               engine: dict | None = None) -> dict:
+    """A chain spec with funded senders and token contracts in genesis, each sender
+    holding `tokens_each` of every token."""
+    accounts = {"0x" + s.hex(): {"balance": str(10**21)} for s in senders}
+    for token in tokens:
+        accounts["0x" + token.hex()] = {
+            "balance": "0", "nonce": 1, "code": "0x" + TOKEN_RUNTIME.hex(),
+            "storage": {"0x" + token_slot(s).hex(): "0x" + tokens_each.to_bytes(32, "big").hex() for s in senders}}
+    return {"name": "test", "engine": engine or {"instant": {}},
+            "params": {"chainId": chain_id, "gasLimit": 30_000_000}, "accounts": accounts}

@@ -1,0 +1,21 @@
+"""tools/bench_chain.py runs end to end on a small workload and reports its stages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from chain_fixtures import REPO
+
+
+def test_bench_chain_reports_throughput_and_stage_breakdown(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "tools/bench_chain.py", "--transactions", "300", "--block-size", "100",
+                             "--senders", "10", "--pyevm-transactions", "50", "--json", str(out)],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["ours"]["transactions"] == 300 and figures["ours"]["tx_per_s"] > 0
+    assert {"decode + recover", "pool", "execute", "commitment", "commit"} <= set(figures["ours"]["stages"])
+    assert figures["pyevm"]["transactions"] == 50

@@ -1,0 +1,100 @@
+"""Blocks through the serial executor: real VM, real lmdb, real signatures."""
+
+from __future__ import annotations
+
+from eth_account import Account
+
+from chain.blockchain import Blockchain
+from chain.commitment import MerkleTree
+from chain.keys import PrivateKey, to_checksum_address
+from chain.spec import parse_spec
+from chain.state import FEE_POT
+from chain.transactions import NonceTooHigh, contract_address, decode_transaction, sign_scoped_transaction
+
+from chain_fixtures import CHAIN_ID, TOKEN_DEPLOYER, BALANCE_OF, token_slot, token_spec, transfer_data
+
+PROPOSER = b"\x0c" * 20
+TOKEN = b"\x70" * 20
+
+
+def make_chain(tmp_path, senders):
+    return Blockchain.initialize(str(tmp_path / "db"), parse_spec(token_spec(senders, [TOKEN])))
+
+
+def transfer(key, nonce, to=b"\x99" * 20, amount=5, scope=None, price=2):
+    return decode_transaction(sign_scoped_transaction(
+        key, chain_id=CHAIN_ID, nonce=nonce, gas_limit=200_000, to=TOKEN, data=transfer_data(to, amount),
+        scope=scope or [key.address, TOKEN], max_fee_per_gas=price, max_priority_fee_per_gas=price))
+
+
+def test_token_transfers_update_balances_receipts_logs_and_fees(tmp_path):
+    key = PrivateKey.generate()
+    chain = make_chain(tmp_path, [key.address])
+    before = chain.snapshot().get_account(key.address).balance
+    block, execution = chain.build_block([transfer(key, 0), transfer(key, 1)], PROPOSER)
+    assert [r.status for r in execution.receipts] == [1, 1]
+    assert execution.receipts[1].cumulative_gas_used == sum(r.gas_used for r in execution.receipts)
+    assert execution.receipts[0].logs[0].address == TOKEN
+    with chain.snapshot() as snap:
+        assert int.from_bytes(snap.get_storage(TOKEN, token_slot(b"\x99" * 20)), "big") == 10
+        assert snap.get_account(key.address).nonce == 2
+        fees = sum(r.fee for r in execution.receipts)
+        assert fees == 2 * execution.gas_used
+        assert snap.get_account(PROPOSER).balance == fees
+        assert snap.get_account(key.address).balance == before - fees
+        assert snap.get_account(FEE_POT).balance == 0
+    assert block.header.gas_used == execution.gas_used and block.header.parent_hash == chain.store.header(0).hash
+    chain.close()
+
+
+def test_the_state_root_in_the_header_matches_a_tree_rebuilt_from_lmdb(tmp_path):
+    key = PrivateKey.generate()
+    chain = make_chain(tmp_path, [key.address])
+    for nonce in range(3):
+        block, _ = chain.build_block([transfer(key, nonce, to=bytes([nonce]) * 20)], PROPOSER)
+    with chain.snapshot() as snap:
+        assert MerkleTree.from_entries(snap.commitment_entries()).root == block.header.state_root
+    chain.close()
+    reopened = Blockchain.open(str(tmp_path / "db"))
+    assert reopened.head() == block.header
+    reopened.close()
+
+
+def test_transactions_invalid_against_the_state_are_left_out_with_the_reason(tmp_path):
+    key = PrivateKey.generate()
+    chain = make_chain(tmp_path, [key.address])
+    _, execution = chain.build_block([transfer(key, 0), transfer(key, 5), transfer(key, 1)], PROPOSER)
+    assert [tx.nonce for tx in execution.included] == [0, 1]
+    (excluded, error), = execution.excluded
+    assert excluded.nonce == 5 and isinstance(error, NonceTooHigh)
+    chain.close()
+
+
+def test_a_reverted_transfer_is_included_uses_its_nonce_and_pays_for_gas(tmp_path):
+    key = PrivateKey.generate()
+    chain = make_chain(tmp_path, [key.address])
+    raw = sign_scoped_transaction(key, chain_id=CHAIN_ID, nonce=0, gas_limit=3_000_000, to=TOKEN,
+                                  data=transfer_data(b"\x01" * 20, 10**9), scope=[key.address, TOKEN],
+                                  max_fee_per_gas=1, max_priority_fee_per_gas=1)
+    _, execution = chain.build_block([decode_transaction(raw)], PROPOSER)
+    assert execution.receipts[0].status == 0  # balance too small: the token reverts
+    assert execution.receipts[0].error.startswith("REVERT")
+    with chain.snapshot() as snap:
+        assert snap.get_account(key.address).nonce == 1
+        assert snap.get_account(PROPOSER).balance == execution.receipts[0].fee > 0
+    chain.close()
+
+
+def test_eth_account_signed_deployment_creates_the_token_at_the_ethereum_address(tmp_path):
+    account = Account.create()
+    sender = bytes.fromhex(account.address[2:])
+    chain = make_chain(tmp_path, [sender])
+    raw = account.sign_transaction({"type": 2, "chainId": CHAIN_ID, "nonce": 0, "maxFeePerGas": 1,
+                                    "maxPriorityFeePerGas": 1, "gas": 5_000_000, "data": TOKEN_DEPLOYER,
+                                    "value": 0, "accessList": []}).raw_transaction
+    _, execution = chain.build_block([decode_transaction(bytes(raw))], PROPOSER)
+    created = execution.receipts[0].contract_address
+    assert execution.receipts[0].status == 1 and created == contract_address(sender, 0)
+    result = chain.call(sender=sender, to=created, data=BALANCE_OF + sender.rjust(32, b"\x00"))
+    assert result.status == "SUCCESS" and int.from_bytes(result.output, "big") == 10**24
+    chain.close()

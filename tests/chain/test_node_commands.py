@@ -1,0 +1,102 @@
+"""`ewasm node init|run`, `ewasm devnet`, `ewasm demo-chain`, and the consensus engines."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from chain.blockchain import Blockchain
+from chain.consensus import ConfirmationLevel, ConsensusError, seal_signer
+from chain.keys import PrivateKey
+from chain.node import Node, NodeConfig
+from chain.spec import dev_spec, parse_spec
+from chain.transactions import decode_transaction, sign_scoped_transaction
+from ewasm_cli.main import main
+
+from chain_fixtures import CHAIN_ID, REPO
+
+
+def test_node_init_writes_genesis_and_refuses_a_different_spec(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(dev_spec(b"\x01" * 20)))
+    assert main(["node", "init", "--spec", str(spec), "--datadir", str(tmp_path / "db"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["chainId"] == 1337 and info["genesis"].startswith("0x")
+    assert main(["node", "init", "--spec", str(spec), "--datadir", str(tmp_path / "db")]) == 0  # idempotent
+    spec.write_text(json.dumps(dev_spec(b"\x02" * 20)))
+    assert main(["node", "init", "--spec", str(spec), "--datadir", str(tmp_path / "db")]) == 2
+    assert "different spec" in capsys.readouterr().err
+
+
+def test_node_init_rejects_a_malformed_spec_with_exit_2(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"name": "x", "engine": {"instant": {}}, "params": {}}))
+    assert main(["node", "init", "--spec", str(spec), "--datadir", str(tmp_path / "db")]) == 2
+    assert "params.chainId" in capsys.readouterr().err
+
+
+def test_node_run_on_an_empty_directory_says_to_init_first(tmp_path, capsys):
+    assert main(["node", "run", "--datadir", str(tmp_path / "none"), "--rpc-port", "0"]) == 1
+    assert "node init" in capsys.readouterr().err
+
+
+def test_devnet_serves_json_rpc_with_the_dev_key_funded_and_stops_on_sigterm(tmp_path):
+    key = PrivateKey.generate()
+    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
+                                str(tmp_path / "dev"), "--dev-key", key.secret.hex(), "--quiet"], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output = ""
+        for line in process.stdout:
+            output += line
+            if "JSON-RPC on" in line:
+                break
+        port = int(re.search(r":(\d+)/", output).group(1))
+        assert key.address.hex() in output.lower()
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance",
+                           "params": ["0x" + key.address.hex(), "latest"]}).encode()
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/", data=body), timeout=10) as r:
+            assert int(json.loads(r.read())["result"], 16) == 10**24
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
+def test_demo_chain_streams_transfers_and_checks_the_balances(capsys):
+    assert main(["demo-chain", "--transfers", "150", "--recipients", "7", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["balances_ok"] and summary["recipients_received"] == 150 * 7
+
+
+def test_poa_engine_seals_blocks_with_the_authority_key_at_its_period(tmp_path):
+    authority = PrivateKey.generate()
+    datadir = str(tmp_path / "poa")
+    spec = dev_spec(authority.address, engine="poa", block_period=0.3)
+    Blockchain.initialize(datadir, parse_spec(spec)).close()
+    with pytest.raises(ConsensusError, match="authority"):
+        Node(NodeConfig(datadir=datadir, rpc_port=0, key=PrivateKey.generate()))
+    node = Node(NodeConfig(datadir=datadir, rpc_port=0, key=authority))
+    node.start()
+    try:
+        for nonce in range(2):
+            raw = sign_scoped_transaction(authority, chain_id=1337, nonce=nonce, gas_limit=21_000,
+                                          to=b"\x05" * 20, value=1, max_fee_per_gas=1, max_priority_fee_per_gas=1)
+            node.engine.submit_transaction(decode_transaction(raw))
+            deadline = time.time() + 10
+            while node.chain.head().number < nonce + 1 and time.time() < deadline:
+                time.sleep(0.05)
+        first, second = node.chain.store.header(1), node.chain.store.header(2)
+        assert seal_signer(first) == seal_signer(second) == authority.address
+        assert node.engine.get_most_recent(ConfirmationLevel.FINALIZED) == second
+        assert node.engine.broadcast_message(b"hello") == 0
+        with pytest.raises(ConsensusError):
+            node.engine.send_message(b"\x01" * 20, b"hello")
+    finally:
+        node.stop()
