@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "ewasm_cli.demo_commands",
     "ewasm_cli.metering_commands",
     "ewasm_cli.vm_commands",
+    "ewasm_cli.bench_commands",
     "ewasm_cli.contract_commands",
     "ewasm_cli.chain_commands",
 ]
