@@ -11,7 +11,7 @@ from metering import opcodes as op
 from metering.errors import MalformedModule
 from metering.module import (
     Code, Custom, Data, Element, Export, ExternKind, FuncType, Global, GlobalType, Import,
-    Limits, Module, NameMap, Section, TableType,
+    SECTION_ORDER, Limits, Module, NameMap, Section, TableType,
 )
 from metering.opcodes import Imm
 
@@ -173,8 +173,7 @@ def decode_module(data: bytes) -> Module:
 
 
 def op_order(section: Section) -> int:
-    from metering.module import SECTION_ORDER
-
+    """Position of a known section in the order the binary format requires."""
     return SECTION_ORDER.index(section)
 
 

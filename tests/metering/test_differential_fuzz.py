@@ -45,9 +45,10 @@ def test_every_returning_call_runs_out_with_one_gas_less_and_ends_at_zero_with_e
     assert [m for m in report.mismatches if m.kind == "gas"] == [], _describe(report)
 
 
-def test_the_optimised_injector_charges_what_the_reference_injector_charges(report):
+def test_the_optimised_injector_charges_and_runs_out_exactly_where_the_reference_does(report):
     assert report.reference_checked == report.gas_exact
     assert report.oog_points >= 50, "too few trapping calls had their out-of-gas point compared"
+    assert report.oog_states >= 2 * report.reference_checked, "too few short-of-gas runs compared"
     assert [m for m in report.mismatches if m.kind.startswith(("reference", "oog"))] == [], _describe(report)
     assert report.reproducers == []
 
@@ -65,6 +66,14 @@ def test_the_fuzzer_notices_an_injector_that_charges_differently_from_the_refere
             found.merge(skewed.run_module(wasm))
     assert any(m.kind == "reference-gas" for m in found.mismatches)
     assert not any(m.kind in ("behaviour", "state") for m in found.mismatches)
+
+
+def test_smith_modules_are_refused_exactly_when_they_use_floats_or_simd_anywhere():
+    """Floats in imports, globals, locals, block types, dead code...: wasm-tools is the judge."""
+    modules = [m for m in fz.generate_batch(fz.seeds_for(MASTER_SEED + 1, 300), floats=True) if m]
+    floaty = sum(fz.uses_floats(m) for m in modules)
+    assert len(modules) >= 280 and 100 <= floaty <= len(modules) - 30
+    assert [m for m in map(fz.float_refusal_mismatch, modules) if m] == []
 
 
 def test_the_start_section_is_removed_and_the_module_stays_valid():

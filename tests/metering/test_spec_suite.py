@@ -60,6 +60,22 @@ def test_the_float_free_modules_of_mixed_files_behave_unchanged(results):
 
 
 @needs_suite
+def test_the_integer_functions_of_mixed_control_flow_files_behave_unchanged_metered(results):
+    """br, block, call_indirect...: their float functions stubbed out, the integer ones still pass.
+
+    Whether an assertion survives the stubbing is learnt from the unmetered run of the same
+    float-free variant, so only the metering can make one of these fail.
+    """
+    control_flow = ["block", "br", "br_if", "br_table", "call", "call_indirect", "if", "loop", "return",
+                    "select", "unwind", "local_get", "local_set", "local_tee", "left-to-right", "memory_trap"]
+    for name in control_flow:
+        r = results[name]
+        assert r.deflated_modules >= 1 and r.deflated_passed >= 10, (name, r.deflated_passed)
+    assert _failures(results[n] for n in control_flow) == []
+    assert sum(r.deflated_passed for r in results.values()) > 1500
+
+
+@needs_suite
 def test_modules_with_reference_types_and_table_operations_run_metered(results):
     extended = [r for r in results.values() if r.category == "extended"]
     assert {"table_copy", "table_init", "bulk", "linking"} <= {r.name for r in extended}
