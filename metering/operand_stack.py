@@ -38,6 +38,9 @@ for _code in range(0x45, 0xC5):
     _FIXED[_code] = (1, 1) if _code in _UNARY_TESTS or _code in _UNARY else (2, 1)
 
 
+_FIXED_SINGLE: list[tuple[int, int] | None] = [_FIXED.get(code) for code in range(256)]
+
+
 def blocktype_arity(module: Module, imm) -> tuple[int, int]:
     """(params, results) of a block type."""
     if isinstance(imm, tuple):
@@ -52,20 +55,32 @@ def max_operand_height(module: Module, func_type: FuncType, code: Code, func_typ
     """The maximum number of values on the operand stack anywhere in the function."""
     # Control frames: [base height, label arity, result arity, unreachable].
     frames = [[0, len(func_type.results), len(func_type.results), False]]
+    frame = frames[0]
+    base = 0
     height = peak = 0
     types = module.types
+    fixed_single = _FIXED_SINGLE
     for code_op, imm, start, _ in code.body:
-        frame = frames[-1]
-        effect = _FIXED.get(code_op)
+        effect = fixed_single[code_op] if code_op < 256 else _FIXED.get(code_op)
         if effect is not None:
-            pops, pushes = effect
-        elif code_op in (op.BLOCK, op.LOOP, op.IF):
+            # The common case, inlined: a fixed (pops, pushes).
+            height -= effect[0]
+            if height < base:
+                if not frame[3]:
+                    raise MalformedModule("type mismatch: operand stack underflow", start)
+                height = base
+            height += effect[1]
+            if height > peak:
+                peak = height
+            continue
+        if code_op in (op.BLOCK, op.LOOP, op.IF):
             params, results = blocktype_arity(module, imm)
             height = _pop(height, (1 if code_op == op.IF else 0) + params, frame, start)
-            frames.append([height, params if code_op == op.LOOP else results, results, False])
+            frame = [height, params if code_op == op.LOOP else results, results, False, params]
+            frames.append(frame)
+            base = height
             height += params
             peak = max(peak, height)
-            frames[-1].append(params)  # remembered for `else`
             continue
         elif code_op == op.ELSE:
             if len(frames) == 1:
@@ -80,6 +95,8 @@ def max_operand_height(module: Module, func_type: FuncType, code: Code, func_typ
             height = frame[0] + frame[2]
             if not frames:
                 return peak
+            frame = frames[-1]
+            base = frame[0]
             peak = max(peak, height)
             continue
         elif code_op in (op.BR, op.BR_IF):
