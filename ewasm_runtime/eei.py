@@ -269,7 +269,7 @@ def log(f, a):
     _no_writes(f, "log")
     if topics > 4:
         raise HostTrap("log with more than 4 topics")
-    topic_list = tuple(_read(f, a[6 + 2 * i] & U32, 32) for i in range(topics))
+    topic_list = tuple([_read(f, a[i] & U32, 32) for i in range(6, 6 + 2 * topics, 2)])
     data = _read(f, a[0] & U32, length)
     f.tx.journal.add_log(Log(f.address, topic_list, data))
 

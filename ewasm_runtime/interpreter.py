@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from ewasm_runtime import capi, engine as eng, gas as G
 from ewasm_runtime.cache import CompiledCode, InvalidCode
-from ewasm_runtime.frame import ARGS, EXT_GAS, EXT_MAIN, EXT_MEMORY, INST, TRAP, Frame, current, thread_pool
+from ewasm_runtime.frame import (
+    ARGS, EXT_GAS, EXT_MAIN, EXT_MEMORY, INST, NAME_LEN, NAME_PTR, TRAP, Frame, current, thread_pool,
+)
 from ewasm_runtime.journal import JournaledState
 from ewasm_runtime.message import Environment, Status
 from ewasm_runtime.scope import ScopeViolation, in_scope
@@ -25,6 +27,11 @@ SUCCESS, REVERT, OUT_OF_GAS, OUT_OF_RANGE, STACK_LIMIT, TRAP_, INVALID_CODE = (
 # Instances live until the transaction's store is dropped; this bounds them (and their
 # memories) per transaction. Reaching it fails the call that needed one more instance.
 MAX_INSTANCES_PER_TX = eng.MAX_INSTANCES_PER_TX
+
+_export_nth = capi.instance_export_nth
+_memory_data = capi.memory_data
+_memory_data_size = capi.memory_data_size
+_EXTERN_PAYLOAD = capi.EXTERN_PAYLOAD
 
 
 @dataclass(slots=True)
@@ -168,12 +175,17 @@ def run_frame(tx: TxContext, frame: Frame, compiled: CompiledCode, stack_start: 
         frame.halt = TRAP_
         frame.reason = "instantiation failed: " + (capi.error_text(err) if err else _take_trap(frame))
         return
-    frame.export_into(compiled.memory_index, EXT_MEMORY)
-    main = frame.export_into(compiled.main_index, EXT_MAIN)
-    frame.base = capi.memory_data(ctx, frame.mem_addr)
-    frame.mem_size = capi.memory_data_size(ctx, frame.mem_addr)
+    # Export lookups inlined (not Frame.export_into): this runs once per frame.
+    name_ptr, name_len = b + NAME_PTR, b + NAME_LEN
+    _export_nth(ctx, b + INST, compiled.memory_index, name_ptr, name_len, b + EXT_MEMORY)
+    _export_nth(ctx, b + INST, compiled.main_index, name_ptr, name_len, b + EXT_MAIN)
+    main = b + EXT_MAIN + _EXTERN_PAYLOAD
+    mem = frame.mem_addr
+    frame.base = _memory_data(ctx, mem)
+    frame.mem_size = _memory_data_size(ctx, mem)
     if metered:
-        frame.gas_addr = frame.export_into(compiled.gas_index, EXT_GAS)
+        _export_nth(ctx, b + INST, compiled.gas_index, name_ptr, name_len, b + EXT_GAS)
+        frame.gas_addr = b + EXT_GAS + _EXTERN_PAYLOAD
         frame.write_global_i64(frame.gas_addr, frame.gas)
         if stack_start:
             frame.stack_height()  # resolves frame.stack_addr

@@ -152,22 +152,36 @@ class JournaledState:
         """
         state = self.state
         destroyed = self.destroyed
-        for addr in sorted(self._wiped - destroyed):
-            state.delete_account(addr)
-        for addr, value in sorted(self._nonce.items()):
-            if addr not in destroyed:
-                state.set_nonce(addr, value)
-        for addr, value in sorted(self._balance.items()):
-            if addr not in destroyed:
-                state.set_balance(addr, value)
-        for addr, value in sorted(self._code.items()):
-            if addr not in destroyed:
-                state.set_code(addr, value)
-        for (addr, key), value in sorted(self._storage.items()):
-            if addr not in destroyed:
-                state.set_storage(addr, key, value)
-        for addr in sorted(destroyed):
-            state.delete_account(addr)
+        if self._wiped:
+            for addr in sorted(self._wiped - destroyed):
+                state.delete_account(addr)
+        _write_sorted(self._nonce, destroyed, state.set_nonce)
+        _write_sorted(self._balance, destroyed, state.set_balance)
+        _write_sorted(self._code, destroyed, state.set_code)
+        storage = self._storage
+        if storage:
+            set_storage = state.set_storage
+            items = sorted(storage.items()) if len(storage) > 1 else storage.items()
+            for (addr, key), value in items:
+                if addr not in destroyed:
+                    set_storage(addr, key, value)
+        if destroyed:
+            for addr in sorted(destroyed):
+                state.delete_account(addr)
+        balance, nonce = self._balance, self._nonce
         for addr in sorted(self.touched - destroyed):
+            # A non-zero balance or nonce written above is what the state now holds.
+            if balance.get(addr) or nonce.get(addr):
+                continue
             if state.get_nonce(addr) == 0 and state.get_balance(addr) == 0 and not state.get_code(addr):
                 state.delete_account(addr)
+
+
+def _write_sorted(table: dict, destroyed: set, write) -> None:
+    """Write `table`'s entries in key order (determinism), skipping destroyed accounts."""
+    if not table:
+        return
+    items = sorted(table.items()) if len(table) > 1 else table.items()
+    for addr, value in items:
+        if addr not in destroyed:
+            write(addr, value)

@@ -155,11 +155,63 @@ def host_call_cost(runtime: Runtime, iterations: int) -> dict:
     return {k: round(v / 1000, 3) for k, v in t.items()}
 
 
+TRANSFER_HOST_CALLS = 9  # getCallDataSize, callDataCopy, getCaller, 2 storageLoad, 2 storageStore, log, finish
+
+
+def print_breakdown(console: Console, results: dict, gas: int) -> None:
+    """Split a transfer's median time into instantiate, host calls and the rest (Python)."""
+    t = results["transfer"]["median_us"]
+    inst = results["store+instantiate+teardown"]["median_us"]
+    host = TRANSFER_HOST_CALLS * results["one host call (storageLoad)"]["median_us"]
+    fixed = results["empty call"]["median_us"] - inst
+    rest = t - inst - host
+    table = Table(title="where a transfer's time goes (medians)")
+    table.add_column("part")
+    table.add_column("µs", justify="right")
+    table.add_column("share", justify="right")
+    rows = [
+        ("store + instantiate + teardown (wasmtime)", inst),
+        (f"{TRANSFER_HOST_CALLS} host calls (≈ {TRANSFER_HOST_CALLS} × one storageLoad)", host),
+        ("Python: journal, fee, commit, frame setup, contract code", rest),
+    ]
+    for name, us in rows:
+        table.add_row(name, f"{us:.1f}", f"{100 * us / t:.0f}%")
+    table.add_row("total (transfer)", f"{t:.1f}", "100%")
+    console.print(table)
+    console.print(f"of the Python part, {fixed:.1f} µs is fixed per transaction (an empty call minus "
+                  f"instantiate); {gas} gas per transfer.")
+
+
+def profile_transfers(console: Console, transfer, iterations: int) -> None:
+    """Profile the transfer loop: pyinstrument's call tree when installed, else cProfile."""
+    try:
+        import pyinstrument
+    except ImportError:
+        pyinstrument = None
+    if pyinstrument is not None:
+        profiler = pyinstrument.Profiler(interval=0.0001)
+        profiler.start()
+        for _ in range(iterations):
+            transfer()
+        profiler.stop()
+        console.print(profiler.output_text(unicode=True, color=False, show_all=False))
+        return
+    console.print("pyinstrument is not installed (pip install pyinstrument); using cProfile")
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(iterations):
+        transfer()
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+    console.print(out.getvalue())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=5000)
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of the transfer loop")
+    parser.add_argument("--profile", action="store_true", help="profile the transfer loop (pyinstrument when installed, else cProfile)")
     args = parser.parse_args(argv)
     console = Console()
 
@@ -194,20 +246,9 @@ def main(argv=None) -> int:
     for name in ("transfer", "balanceOf", "empty call", "store+instantiate+teardown", "one host call (storageLoad)"):
         table.add_row(name, f"{results[name]['median_us']:.2f}", f"{results[name]['best_us']:.2f}")
     console.print(table)
-    t, e = results["transfer"]["median_us"], results["empty call"]["median_us"]
-    inst = results["store+instantiate+teardown"]["median_us"]
-    console.print(f"transfer: {inst:.1f} µs store+instantiate, {e - inst:.1f} µs other fixed per-transaction work "
-                  f"(journal, fee, commit, Python), {t - e:.1f} µs for the contract's 9 host calls and its code; "
-                  f"{check.gas_used} gas.")
+    print_breakdown(console, results, check.gas_used)
     if args.profile:
-        prof = cProfile.Profile()
-        prof.enable()
-        for _ in range(args.iterations):
-            transfer()
-        prof.disable()
-        out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
-        console.print(out.getvalue())
+        profile_transfers(console, transfer, args.iterations)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

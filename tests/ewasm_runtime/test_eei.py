@@ -303,3 +303,12 @@ def test_coinbase_receives_gas_used_times_gas_price_and_the_sender_pays_it():
     assert w.state.get_balance(COINBASE) == r.gas_used * 7
     assert w.state.get_balance(SENDER) == 10**30 - r.gas_used * 7
     assert w.state.get_nonce(SENDER) == 1
+
+
+def test_a_zero_gas_price_leaves_a_missing_coinbase_missing_and_an_existing_one_unchanged():
+    w, r = run("(call $useGas (i64.const 1000))", gas=100_000, gas_price=0)
+    assert r.status is Status.SUCCESS
+    assert COINBASE not in w.state.accounts
+    w.state.put(COINBASE, balance=5)
+    assert w.call(A, gas=100_000).status is Status.SUCCESS
+    assert w.state.get_balance(COINBASE) == 5 and COINBASE in w.state.accounts
