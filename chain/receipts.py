@@ -8,6 +8,8 @@ import rlp
 from rlp.codec import encode_raw
 from rlp.sedes import Binary, CountableList, big_endian_int, binary
 
+from ewasm_runtime.message import Log  # the VM's event record is the receipt's too
+
 _log = rlp.sedes.List([Binary.fixed_length(20), CountableList(Binary.fixed_length(32)), binary])
 _RECEIPT = rlp.sedes.List([big_endian_int, big_endian_int, big_endian_int, CountableList(_log), binary,
                            binary, binary, big_endian_int])
@@ -18,15 +20,6 @@ def _uint(n: int) -> bytes:
 
 STATUS_FAILURE = 0
 STATUS_SUCCESS = 1
-
-
-@dataclass(frozen=True)
-class Log:
-    """An event a contract emitted: its address, up to four topics and data."""
-
-    address: bytes
-    topics: tuple[bytes, ...]
-    data: bytes
 
 
 @dataclass(frozen=True)
