@@ -127,3 +127,27 @@ def test_parallel_processes_give_the_serial_state_root(tmp_path):
     finally:
         serial_chain.close()
         parallel_chain.close()
+
+
+def test_process_workers_and_the_calling_thread_together_equal_serial(tmp_path):
+    """With three workers the caller runs one share and two processes the others; excluded
+    transactions (a nonce gap, an overdraw) come back to their block positions."""
+    chain = Blockchain.initialize(str(tmp_path / "db"), parse_spec(token_spec([k.address for k in KEYS], TOKENS)))
+    executor = ParallelExecutor(chain.store, workers=3, mode="process")
+    try:
+        txs = []
+        for round_ in range(4):
+            for i, key in enumerate(KEYS):
+                token = TOKENS[i % len(TOKENS)]
+                amount = 10**7 if (round_, i) == (2, 1) else round_ + i
+                txs.append(scoped(key, round_, token, transfer_data(RECIPIENTS[i % len(RECIPIENTS)], amount),
+                                  scope=[key.address, token]))
+        txs.append(scoped(KEYS[0], 9, TOKENS[0], transfer_data(RECIPIENTS[0], 1), scope=[KEYS[0].address, TOKENS[0]]))
+        context = chain.context(PROPOSER, timestamp=1)
+        with chain.snapshot() as snap:
+            serial = execute_serial(snap, txs, context, chain.params)
+            assert len(conflict_components(txs)) >= 3 and serial.excluded
+            _same(serial, executor.execute(snap, txs, context, chain.params))
+    finally:
+        executor.close()
+        chain.close()
