@@ -11,10 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .commitment import Proof
 from .hashing import keccak256
 from .keys import to_checksum_address
-from .state import account_key, storage_key
 from .transactions import InvalidTransaction, decode_transaction
 
 PARSE_ERROR = -32700

@@ -6,7 +6,7 @@ from eth_account import Account
 
 from chain.blockchain import Blockchain
 from chain.commitment import MerkleTree
-from chain.keys import PrivateKey, to_checksum_address
+from chain.keys import PrivateKey
 from chain.spec import parse_spec
 from chain.state import FEE_POT
 from chain.transactions import NonceTooHigh, contract_address, decode_transaction, sign_scoped_transaction

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from chain.blocks import Block, Header, genesis_header
+from chain.blocks import Block, Header
 from chain.commitment import EMPTY
 from chain.receipts import Log, Receipt
 from chain.state import Account, BlockState, StateChanges

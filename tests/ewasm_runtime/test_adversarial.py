@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ewasm_runtime import Status
-from tests.ewasm_runtime.helpers import A, B, World, bytes_data, contract, word
+from tests.ewasm_runtime.helpers import A, B, World, bytes_data, contract
 
 INFINITE_LOOP = contract("(loop $l (br $l))")
 DEEP_RECURSION = contract("(call $down)", funcs="(func $down (call $down))")

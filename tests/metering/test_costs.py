@@ -6,7 +6,6 @@ import copy
 import json
 
 import pytest
-import wasmtime
 
 import metering
 from metering.costs import DEFAULT_PATH, CostTableError, parse_costs, supported_instruction_names
