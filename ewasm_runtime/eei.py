@@ -353,7 +353,7 @@ def _call(f: Frame, kind: int, gas: int, address_ptr: int, value_ptr: int | None
     if status is REVERT:
         return 2
     if status is Status.OUT_OF_RANGE:  # a scope violation ends the whole transaction
-        raise ScopeViolation(to)
+        raise ScopeViolation(to, reason=result.reason)
     return 1
 
 

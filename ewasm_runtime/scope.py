@@ -24,6 +24,7 @@ def overlaps(a: tuple[bytes, ...] | None, b: tuple[bytes, ...] | None) -> bool:
 class ScopeViolation(Exception):
     """Raised inside the VM when an account outside the scope is touched."""
 
-    def __init__(self, address: bytes):
-        super().__init__(f"account 0x{address.hex()} is outside the transaction's scope")
-        self.address = address
+    def __init__(self, address: bytes, reason: str = ""):
+        # A violation a nested call ran into keeps the callee's reason, which names the
+        # account actually outside the scope, not the (in-scope) callee.
+        super().__init__(reason or f"account 0x{address.hex()} is outside the transaction's scope")

@@ -108,6 +108,18 @@ def test_a_nested_scope_violation_ends_the_whole_transaction_and_undoes_earlier_
     assert not w.state.accounts[A].storage
 
 
+def test_a_violation_two_calls_deep_names_the_account_outside_the_scope_not_the_callee():
+    w = World()
+    w.deploy(C, contract(""))
+    w.deploy(B, contract("(drop (call $call (i64.const 1000) (i32.const 100) (i32.const 200) (i32.const 0) (i32.const 0)))",
+                         data=bytes_data(C, 100)))
+    w.deploy(A, contract("(drop (call $call (i64.const 50000) (i32.const 100) (i32.const 200) (i32.const 0) (i32.const 0)))",
+                         data=bytes_data(B, 100)))
+    r = w.call(A, gas=200_000, scope=(A, B))
+    assert r.status is Status.OUT_OF_RANGE
+    assert f"account 0x{C.hex()} is outside" in r.error
+
+
 @pytest.mark.parametrize("body", [
     "(call $getExternalBalance (i32.const 100) (i32.const 0))",
     "(drop (call $getExternalCodeSize (i32.const 100)))",
