@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from eth_account import Account
 
@@ -29,16 +31,18 @@ def sign(account, **fields) -> bytes:
 
 
 # -- chains with the token contract -------------------------------------------------
-import os
-from pathlib import Path
-
-from chain.keys import PrivateKey, to_checksum_address
-
 REPO = Path(__file__).resolve().parents[2]
 TOKEN_RUNTIME = (REPO / "contracts" / "examples" / "token.wasm").read_bytes()
 TOKEN_DEPLOYER = (REPO / "contracts" / "examples" / "token.deploy.wasm").read_bytes()
 TRANSFER = bytes.fromhex("a9059cbb")
 BALANCE_OF = bytes.fromhex("70a08231")
+FORWARDER_RUNTIME = (REPO / "contracts" / "examples" / "forwarder.wasm").read_bytes()
+FORWARDER_COUNT_SLOT = bytes(32)  # the forwarder's call counter (see forwarder.wat)
+
+
+def forward_data(target: bytes, data: bytes = b"") -> bytes:
+    """Calldata that makes a forwarder call `target` with `data`."""
+    return target + data
 
 
 def token_slot(holder: bytes) -> bytes:
@@ -51,13 +55,21 @@ def transfer_data(to: bytes, amount: int) -> bytes:
 
 
 def token_spec(senders: list[bytes], tokens: list[bytes], *, chain_id: int = CHAIN_ID, tokens_each: int = 10**6,
-               engine: dict | None = None) -> dict:
+               engine: dict | None = None, forwarders: list[bytes] | None = None) -> dict:
     """A chain spec with funded senders and token contracts in genesis, each sender
-    holding `tokens_each` of every token."""
+    holding `tokens_each` of every token.
+
+    `forwarders` puts forwarder contracts (forwarder.wat) in genesis too; they hold
+    `tokens_each` of every token as well, so a transfer they forward can succeed. Like
+    the token, their code is the raw runtime module: the chain meters genesis code."""
     accounts = {"0x" + s.hex(): {"balance": str(10**21)} for s in senders}
+    forwarders = forwarders or []
+    holders = [*senders, *forwarders]
     for token in tokens:
         accounts["0x" + token.hex()] = {
             "balance": "0", "nonce": 1, "code": "0x" + TOKEN_RUNTIME.hex(),
-            "storage": {"0x" + token_slot(s).hex(): "0x" + tokens_each.to_bytes(32, "big").hex() for s in senders}}
+            "storage": {"0x" + token_slot(s).hex(): "0x" + tokens_each.to_bytes(32, "big").hex() for s in holders}}
+    for forwarder in forwarders:
+        accounts["0x" + forwarder.hex()] = {"balance": "0", "nonce": 1, "code": "0x" + FORWARDER_RUNTIME.hex()}
     return {"name": "test", "engine": engine or {"instant": {}},
             "params": {"chainId": chain_id, "gasLimit": 30_000_000}, "accounts": accounts}

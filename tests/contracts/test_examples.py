@@ -55,7 +55,7 @@ def has_start_section(wasm: bytes) -> bool:
 
 def test_every_example_source_has_both_committed_binaries():
     assert COMMITTED == sorted(
-        f"{stem}{suffix}" for stem in ("counter", "token", "workloads") for suffix in (".wasm", ".deploy.wasm")
+        f"{stem}{suffix}" for stem in ("counter", "forwarder", "token", "workloads") for suffix in (".wasm", ".deploy.wasm")
     )
 
 
