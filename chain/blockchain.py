@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import metering
 import ewasm_runtime
-from ewasm_runtime import Environment, Message, Status
+from ewasm_runtime import Message
 
 from .blocks import Block, Header, genesis_header, transactions_root
-from .commitment import EMPTY, MerkleTree, Proof, list_root
-from .executor import BlockContext, BlockExecution, ParallelExecutor, execute_serial
+from .commitment import EMPTY, MerkleTree, list_root
+from .executor import BlockContext, BlockExecution, execute_serial
 from .hashing import keccak256
+from .parallel import ParallelExecutor
 from .params import ChainParams
 from .spec import ChainSpec, SpecError, parse_spec
 from .state import Account, BlockState, StateChanges, account_key, storage_key

@@ -1,26 +1,16 @@
-"""Block execution: the serial reference and the parallel executor.
+"""Block execution: the serial reference.
 
 A block runs in block order against the committed state (a lmdb snapshot). Each
 transaction is checked against the state it meets (nonce, balance); one that fails is
 left out of the block with the reason. Fees go to a pot during the block and to the
 proposer after the last transaction (see state.FEE_POT), so fee payment never makes two
-transactions conflict.
-
-The parallel executor groups transactions whose scopes overlap, directly or through
-others, into components (union-find over address prefixes). A transaction only touches
-addresses inside its scope (the VM aborts it with OUT_OF_RANGE otherwise, and the sender
-and recipient are checked before), so components touch disjoint state: they can run on
-separate workers against the same snapshot, each in block order, and their writes merge
-without conflict. The result is the serial one: same receipts, same state root. A block
-that is all conflicts is one component and runs at serial speed.
+transactions conflict. `run_share` runs part of a block on its own state overlay: the
+parallel executor (parallel.py) builds a block from such shares.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-import multiprocessing
 
 import ewasm_runtime
 from ewasm_runtime import Environment, Message, Status
@@ -104,10 +94,14 @@ def _run_in_order(state: BlockState, txs: list[tuple[int, Transaction]], env: En
     return outcomes, excluded
 
 
-def _finish(base: StateReader, txs: list[Transaction], outcomes: list[Outcome],
-            excluded: list[tuple[int, InvalidTransaction]], changes: StateChanges, fees: int,
-            context: BlockContext) -> BlockExecution:
-    """Number the receipts in block order and credit the fees to the proposer."""
+def finish_block(base: StateReader, txs: list[Transaction], outcomes: list[Outcome],
+                 excluded: list[tuple[int, InvalidTransaction]], changes: StateChanges, fees: int,
+                 context: BlockContext) -> BlockExecution:
+    """Number the receipts in block order and credit the fees to the proposer.
+
+    `outcomes` and `excluded` may come from several shares in any order: their indices
+    place them.
+    """
     outcomes.sort(key=lambda o: o.index)
     excluded.sort(key=lambda e: e[0])
     if fees:
@@ -132,66 +126,16 @@ def execute_serial(base: StateReader, txs: list[Transaction], context: BlockCont
     """The reference: every transaction in block order on one state."""
     state = BlockState(base)
     outcomes, excluded = _run_in_order(state, list(enumerate(txs)), context.environment(), params)
-    return _finish(base, txs, outcomes, excluded, state.changes(), state.fees, context)
+    return finish_block(base, txs, outcomes, excluded, state.changes(), state.fees, context)
 
 
-# -- parallel -----------------------------------------------------------------------
-def conflict_components(txs: list[Transaction]) -> list[list[int]]:
-    """Indices of `txs` grouped so that scopes in different groups never overlap.
+def run_share(base: StateReader, txs: list[Transaction], components: list[list[int]],
+              context: BlockContext, params: ChainParams):
+    """Run some conflict-free components of a block, each in block order, on one overlay.
 
-    Two prefixes overlap when one is a prefix of the other. Union-find over transactions
-    and their prefixes: a transaction joins its prefixes, and in sorted order every
-    prefix joins its nearest registered ancestor (the strings under a prefix follow it
-    directly in sorted order, so a stack finds the ancestor). Each group keeps block
-    order; groups are ordered by their first transaction.
+    Returns (outcomes, excluded, changes, fees); components touch disjoint state, so
+    shares run against the same snapshot merge without conflict.
     """
-    prefix_ids: dict[bytes, int] = {}
-    for tx in txs:
-        for prefix in tx.scope:
-            prefix_ids.setdefault(prefix, len(txs) + len(prefix_ids))
-    parent = list(range(len(txs) + len(prefix_ids)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(i: int, j: int) -> None:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-
-    for i, tx in enumerate(txs):
-        for prefix in tx.scope:
-            union(i, prefix_ids[prefix])
-    stack: list[bytes] = []
-    for prefix in sorted(prefix_ids):
-        while stack and not prefix.startswith(stack[-1]):
-            stack.pop()
-        if stack:
-            union(prefix_ids[prefix], prefix_ids[stack[-1]])
-        stack.append(prefix)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(txs)):
-        groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values(), key=lambda g: g[0])
-
-
-def schedule(components: list[list[int]], workers: int) -> list[list[list[int]]]:
-    """Assign components to workers, largest first onto the least loaded (LPT)."""
-    bins: list[list[list[int]]] = [[] for _ in range(workers)]
-    load = [0] * workers
-    for component in sorted(components, key=len, reverse=True):
-        w = load.index(min(load))
-        bins[w].append(component)
-        load[w] += len(component)
-    return [b for b in bins if b]
-
-
-def _run_components(base: StateReader, txs: list[Transaction], components: list[list[int]],
-                    context: BlockContext, params: ChainParams):
-    """One worker's share: its components in block order on its own state overlay."""
     state = BlockState(base)
     env = context.environment()
     outcomes, excluded = [], []
@@ -200,106 +144,3 @@ def _run_components(base: StateReader, txs: list[Transaction], components: list[
         outcomes += o
         excluded += e
     return outcomes, excluded, state.changes(), state.fees
-
-
-# Process workers open the store themselves: an lmdb environment must not cross fork.
-_worker_store = None
-
-
-def _process_init(store_path: str) -> None:
-    global _worker_store
-    from .store import Store
-    _worker_store = Store(store_path, readonly=True)
-    ewasm_runtime.default_runtime()  # engine and linker before the first block
-
-
-def _process_ping(seconds: float) -> int:
-    import time
-    time.sleep(seconds)
-    return os.getpid()
-
-
-def _process_task(head: int, txs: list[Transaction], components, context, params):
-    with _worker_store.snapshot() as snapshot:
-        if snapshot.number != head:
-            raise RuntimeError(f"worker sees block {snapshot.number}, expected {head}")
-        return _run_components(snapshot, txs, components, context, params)
-
-
-class ParallelExecutor:
-    """Runs conflict-free components of a block on the calling thread and a pool of
-    `workers - 1` threads or processes (created once, kept warm across blocks)."""
-
-    def __init__(self, store, workers: int = 2, mode: str = "process"):
-        if mode not in ("thread", "process"):
-            raise ValueError("mode is 'thread' or 'process'")
-        self.store, self.workers, self.mode = store, workers, mode
-        self._pool: Executor | None = None
-
-    def _executor(self) -> Executor:
-        # The calling thread runs one share itself (it would otherwise sit idle waiting),
-        # so the pool holds workers - 1 threads or processes.
-        if self._pool is None:
-            helpers = max(1, self.workers - 1)
-            if self.mode == "thread":
-                self._pool = ThreadPoolExecutor(helpers)
-            else:
-                ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-                self._pool = ProcessPoolExecutor(helpers, mp_context=ctx, initializer=_process_init,
-                                                 initargs=(self.store.path,))
-        return self._pool
-
-    def warm_up(self) -> None:
-        """Start every worker now rather than inside the first block's timing."""
-        pool = self._executor()
-        if self.mode == "process":
-            for future in [pool.submit(_process_ping, 0.05) for _ in range(2 * max(1, self.workers - 1))]:
-                future.result()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def execute(self, base, txs: list[Transaction], context: BlockContext, params: ChainParams) -> BlockExecution:
-        """Same result as execute_serial(base, ...), computed on the pool."""
-        components = conflict_components(txs)
-        shares = schedule(components, self.workers)
-        if len(shares) <= 1:
-            return execute_serial(base, txs, context, params)
-        # The largest shares go to the pool first so that they start at once; the caller
-        # runs the smallest one, as it also pays for shipping and merging.
-        shares.sort(key=lambda share: sum(map(len, share)), reverse=True)
-        own = shares.pop()
-        pool = self._executor()
-        if self.mode == "thread":
-            futures = [pool.submit(self._thread_task, txs, share, context, params) for share in shares]
-        else:
-            for tx in txs:
-                tx.sender  # recovered once here, travels with the pickled transaction
-            futures = []
-            for share in shares:
-                indices = sorted(i for component in share for i in component)
-                local = {i: k for k, i in enumerate(indices)}
-                futures.append((indices, pool.submit(
-                    _process_task, base.number, [txs[i] for i in indices],
-                    [[local[i] for i in component] for component in share], context, params)))
-        outcomes, excluded, changes, fees = _run_components(base, txs, own, context, params)
-        for future in futures:
-            if self.mode == "thread":
-                o, e, c, f = future.result()
-            else:
-                indices, future = future
-                o, e, c, f = future.result()
-                for item in o:
-                    item.index = indices[item.index]
-                e = [(indices[i], err) for i, err in e]
-            outcomes += o
-            excluded += e
-            changes.merge(c)
-            fees += f
-        return _finish(base, txs, outcomes, excluded, changes, fees, context)
-
-    def _thread_task(self, txs, share, context, params):
-        with self.store.snapshot() as snapshot:
-            return _run_components(snapshot, txs, share, context, params)

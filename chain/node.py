@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .blockchain import Blockchain
 from .consensus import ConsensusEngine, InstantEngine, PoaEngine
-from .executor import ParallelExecutor
+from .parallel import ParallelExecutor
 from .keys import PrivateKey
 from .pool import TransactionPool
 from .rpc import RpcMethods
@@ -87,6 +87,8 @@ class Node:
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
+        if self.chain.executor is not None:
+            self.chain.executor.warm_up()  # helpers up before the first block, failures now
         self.rpc.start()
         self.engine.start()
 

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import tempfile
 import threading
 
@@ -99,10 +98,18 @@ def _serve(config, quiet: bool, banner: str = "") -> int:
     if banner:
         print(banner, flush=True)
     print(f"JSON-RPC on http://{config.rpc_host}:{node.rpc.port}/  (chain id {node.chain.params.chain_id}, "
-          f"head {node.chain.head().number}, engine {node.engine.name})", flush=True)
+          f"head {node.chain.head().number}, engine {node.engine.name}{_execution(config)})", flush=True)
     stop.wait()
     node.stop()
     return EXIT_OK
+
+
+def _execution(config) -> str:
+    """The banner's note on block execution: serial unless --workers asks for more."""
+    if config.workers <= 1:
+        return ""
+    kind = "helper processes" if config.worker_mode == "process" else "helper threads"
+    return f", parallel execution on {config.workers} workers: this process and {config.workers - 1} {kind}"
 
 
 def cmd_node_run(args) -> int:
