@@ -14,6 +14,8 @@ from typing import Sequence
 
 from .transactions import Transaction
 
+ADDRESS_LENGTH = 20
+
 # One worker's share of a block: components, each a list of transaction indices in
 # block order.
 Share = list[list[int]]
@@ -22,17 +24,14 @@ Share = list[list[int]]
 def conflict_components(txs: Sequence[Transaction]) -> list[list[int]]:
     """Indices of `txs` grouped so that scopes in different groups never overlap.
 
-    Two prefixes overlap when one is a prefix of the other. Union-find over transactions
-    and their prefixes: a transaction joins its prefixes, and in sorted order every
-    prefix joins its nearest registered ancestor (the strings under a prefix follow it
-    directly in sorted order, so a stack finds the ancestor). Each group keeps block
-    order; groups are ordered by their first transaction.
+    Two prefixes overlap when one is a prefix of the other. Union-find over the
+    transactions: each joins the first transaction that named the same prefix, and,
+    when some prefixes are shorter than an address, every prefix in sorted order joins
+    its nearest named ancestor (the strings under a prefix follow it directly in
+    sorted order, so a stack finds the ancestor). Each group keeps block order; groups
+    are ordered by their first transaction.
     """
-    prefix_ids: dict[bytes, int] = {}
-    for tx in txs:
-        for prefix in tx.scope:
-            prefix_ids.setdefault(prefix, len(txs) + len(prefix_ids))
-    parent = list(range(len(txs) + len(prefix_ids)))
+    parent = list(range(len(txs)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -45,20 +44,24 @@ def conflict_components(txs: Sequence[Transaction]) -> list[list[int]]:
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
 
+    first_user: dict[bytes, int] = {}
     for i, tx in enumerate(txs):
         for prefix in tx.scope:
-            union(i, prefix_ids[prefix])
-    stack: list[bytes] = []
-    for prefix in sorted(prefix_ids):
-        while stack and not prefix.startswith(stack[-1]):
-            stack.pop()
-        if stack:
-            union(prefix_ids[prefix], prefix_ids[stack[-1]])
-        stack.append(prefix)
+            j = first_user.setdefault(prefix, i)
+            if j != i:
+                union(i, j)
+    if any(len(prefix) < ADDRESS_LENGTH for prefix in first_user):
+        stack: list[bytes] = []
+        for prefix in sorted(first_user):
+            while stack and not prefix.startswith(stack[-1]):
+                stack.pop()
+            if stack:
+                union(first_user[prefix], first_user[stack[-1]])
+            stack.append(prefix)
     groups: dict[int, list[int]] = {}
     for i in range(len(txs)):
         groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values(), key=lambda g: g[0])
+    return list(groups.values())
 
 
 def schedule(components: list[list[int]], workers: int) -> list[Share]:
@@ -74,22 +77,30 @@ def schedule(components: list[list[int]], workers: int) -> list[Share]:
     return [shares[w] for w in ordered if shares[w]]
 
 
-def chunk(components: list[list[int]], count: int) -> list[Share]:
-    """Cut the components into about `count` shares of similar size, largest first.
+def chunk(components: list[list[int]], workers: int) -> list[Share]:
+    """Cut the components into shares that shrink as the block runs out (guided
+    self-scheduling): each share takes about 1/(2·workers) of what is left.
 
-    A component is never cut. The parallel executor hands these out on demand, so a
-    worker that runs slow (a costly contract, a core the host lends elsewhere) takes
-    fewer of them instead of holding up the block; largest first keeps a big late
-    component from becoming the tail.
+    The parallel executor hands shares out on demand, so a worker that runs slow (a
+    costly contract, a core the host lends elsewhere) takes fewer of them instead of
+    holding up the block. Large shares at the start keep the messages few; small ones
+    at the end keep the workers finishing together. None is cut smaller than
+    1/(16·workers) of the block, where a message starts to cost more than the balance
+    it buys. A component is never cut; the largest go first.
     """
-    total = sum(map(len, components))
-    target = max(1, -(-total // max(1, count)))
+    remaining = sum(map(len, components))
+    smallest = max(1, remaining // (16 * workers))
+
+    def target() -> int:
+        return max(smallest, -(-remaining // (2 * workers)))
+
     shares: list[Share] = []
     current: Share = []
     size = 0
     for component in sorted(components, key=len, reverse=True):
-        if current and size + len(component) > target:
+        if current and size + len(component) > target():
             shares.append(current)
+            remaining -= size
             current, size = [], 0
         current.append(component)
         size += len(component)

@@ -40,8 +40,6 @@ from .transactions import Transaction
 log = logging.getLogger("ewasm.executor")
 
 MODES = ("process", "thread")
-# A block is cut into about this many shares per worker, handed out on demand.
-SHARES_PER_WORKER = 4
 # Shares a helper holds at once: one running, one waiting, so it never idles while
 # the caller is busy with a share of its own.
 PIPELINE_DEPTH = 2
@@ -213,7 +211,7 @@ class ParallelExecutor:
         components = conflict_components(txs)
         if len(components) <= 1 or self.workers <= 1:
             return execute_serial(base, txs, context, params)
-        shares = chunk(components, self.workers * SHARES_PER_WORKER)
+        shares = chunk(components, self.workers)
         if self.mode == "thread":
             results = self._run_on_threads(base, txs, shares, context, params)
         else:

@@ -34,6 +34,12 @@ class Log:
     topics: tuple[bytes, ...]
     data: bytes
 
+    def __reduce__(self):
+        # Pickled as a plain call: the slotted dataclass default goes through Python
+        # __getstate__/__setstate__, twice as slow, and the chain's parallel executor
+        # ships a log for most transactions.
+        return Log, (self.address, self.topics, self.data)
+
 
 @dataclass(slots=True)
 class Message:
