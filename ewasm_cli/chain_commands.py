@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -46,9 +47,24 @@ def _run_args(p, key: bool = True) -> None:
     p.add_argument("--rpc-host", default="127.0.0.1", metavar="HOST")
     if key:
         p.add_argument("--key", metavar="HEX", help="the node's private key (the PoA authority's key)")
-    p.add_argument("--workers", type=int, default=1, help="parallel execution workers (default 1: serial)")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
+                   help="execute blocks on N workers, this process and N-1 helpers (default 1: serial; "
+                        "auto: one per core)")
     p.add_argument("--worker-mode", choices=["process", "thread"], default="process")
     p.add_argument("--quiet", action="store_true", help="do not log each block")
+
+
+def _workers(text: str) -> int:
+    """--workers: a count of at least 1, or `auto` for one per core."""
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', not {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return count
 
 
 def _key(text: str | None):

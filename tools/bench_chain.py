@@ -2,6 +2,7 @@
 """Chain throughput: signed token transfers through the whole pipeline, vs py-evm's chain.
 
     python tools/bench_chain.py [--transactions N] [--block-size B] [--senders S] [--json OUT]
+                                [--tokens shared|per-sender] [--executor-workers N]
     python tools/bench_chain.py parallel [--workers 1,2,4] [--mode process,thread] [--transactions N] [--repeat R]
 
 The pipeline is the node's: decode and signature recovery, pool admission, block
@@ -178,11 +179,17 @@ def run_pyevm(count: int, n_senders: int, block_size: int) -> dict | None:
 # -- commands -------------------------------------------------------------------------
 def cmd_throughput(args) -> dict:
     keys = make_keys(args.senders)
-    token = b"\x70" * 20
-    raws = signed_transfers(keys, args.transactions + 2 * len(keys), lambda k: token)
-    ours = run_pipeline(raws, keys, [token], args.block_size, warm=2 * len(keys))
+    if args.tokens == "shared":
+        tokens = [b"\x70" * 20]
+        raws = signed_transfers(keys, args.transactions + 2 * len(keys), lambda k: tokens[0])
+    else:  # one token per sender: blocks split into independent components
+        tokens = [(0x7000 + i).to_bytes(2, "big") * 10 for i in range(len(keys))]
+        raws = signed_transfers(keys, args.transactions + 2 * len(keys), lambda k: tokens[k])
+    ours = run_pipeline(raws, keys, tokens, args.block_size, args.executor_workers, warm=2 * len(keys))
     pyevm = None if args.no_pyevm else run_pyevm(args.pyevm_transactions, args.senders, args.block_size)
-    table = Table(title=f"signed token transfers, {args.transactions} tx in blocks of {args.block_size}")
+    executor = "serial" if args.executor_workers <= 1 else f"{args.executor_workers} workers"
+    table = Table(title=f"signed token transfers ({args.tokens} tokens, {executor} execution), "
+                        f"{args.transactions} tx in blocks of {args.block_size}")
     table.add_column("stage")
     table.add_column("µs / tx", justify="right")
     table.add_column("share", justify="right")
@@ -386,6 +393,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="`parallel`: runs of each block per variant")
     parser.add_argument("--mode", default="process,thread", help="`parallel`: helper kinds to measure "
                         "(comma-separated: process, thread)")
+    parser.add_argument("--tokens", choices=["shared", "per-sender"], default="shared",
+                        help="throughput: every transfer on one token, or one token per sender")
+    parser.add_argument("--executor-workers", type=int, default=1, metavar="N",
+                        help="throughput: execute blocks on N workers (the parallel executor, processes)")
     parser.add_argument("--no-pyevm", action="store_true")
     parser.add_argument("--json", metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--plot", metavar="PNG", help="`parallel`: plot speedup against workers")
