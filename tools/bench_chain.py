@@ -348,8 +348,9 @@ def _report_parallel(args, times: dict[str, list[float]], ratios: dict[str, list
         share = "" if name.startswith("ideal") else f"{speedup[name] / ideal:.0%}"
         table.add_row(name, f"{median(times[name]) * 1e3:.1f}", f"{speedup[name]:.2f}×", share)
     console.print(table)
-    console.print("speedup: median of per-run ratios to the serial run beside it. ideal: the same shares in "
-                  "separate processes that already hold them, started together (what the machine allows).")
+    console.print("speedup: median of per-run ratios to the serial run beside it. ideal split: the block's "
+                  "components divided evenly among processes that already hold their transactions, started "
+                  "together (the most these cores give for this work).")
     console.print(f"cores: {os.cpu_count()}; load average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.plot:
         plot_scaling(speedup, args.plot, f"{args.transactions} transfers on disjoint tokens, {os.cpu_count()} cores")
@@ -374,6 +375,7 @@ def plot_scaling(speedup: dict[str, float], path: str, title: str) -> None:
     for kind, points in lines.items():
         ax.plot(*zip(*sorted(points)), marker="o", label=labels.get(kind, kind),
                 linestyle="--" if kind == "ideal" else "-")
+    ax.set_xticks(sorted({w for points in lines.values() for w, _ in points}))
     ax.set_xlabel("workers")
     ax.set_ylabel("execution speedup over serial")
     ax.set_title(title, fontsize=9)
