@@ -175,3 +175,48 @@ def test_workers_take_a_count_or_auto_and_refuse_anything_else(capsys):
     for bad, message in (("0", "at least 1"), ("many", "expected a number or 'auto'")):
         assert main(["devnet", "--workers", bad]) == 2
         assert message in capsys.readouterr().err
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live processes below `pid` (from /proc: parent links)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(entry)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_helper_processes_do_not_outlive_a_node_killed_with_sigkill(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
+                                str(tmp_path / "dev"), "--workers", "3", "--quiet"], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in process.stdout:
+            if "JSON-RPC on" in line:
+                break
+        helpers = _descendants(process.pid)
+        assert len(helpers) >= 3  # the forkserver and two helper processes
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    deadline = time.time() + 15
+    while any(map(_alive, helpers)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, helpers)), "helper processes outlived their node"
