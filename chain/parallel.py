@@ -35,6 +35,7 @@ import ewasm_runtime
 from .conflicts import Share, chunk, conflict_components
 from .executor import BlockContext, BlockExecution, execute_serial, finish_block, run_share
 from .params import ChainParams
+from .state import ConflictingWrites
 from .transactions import Transaction
 
 log = logging.getLogger("ewasm.executor")
@@ -217,11 +218,15 @@ class ParallelExecutor:
         else:
             results = self._run_on_processes(base, txs, shares, context, params)
         outcomes, excluded, changes, fees = results[0]
-        for o, e, c, f in results[1:]:
-            outcomes += o
-            excluded += e
-            changes.merge(c)
-            fees += f
+        try:
+            for o, e, c, f in results[1:]:
+                outcomes += o
+                excluded += e
+                changes.merge(c)
+                fees += f
+        except ConflictingWrites as err:
+            log.error("%s: a scope rule has a hole; this block runs serially", err)
+            return execute_serial(base, txs, context, params)
         return finish_block(base, txs, outcomes, excluded, changes, fees, context)
 
     def _run_on_threads(self, base, txs, shares: list[Share], context, params):

@@ -64,6 +64,10 @@ class StateReader(Protocol):
         """Every slot the account has in committed storage."""
 
 
+class ConflictingWrites(RuntimeError):
+    """Shares of a block that should touch disjoint state wrote the same entry."""
+
+
 @dataclass
 class StateChanges:
     """One block's writes: the new value of every changed entry (None = deleted)."""
@@ -82,7 +86,16 @@ class StateChanges:
         return updates
 
     def merge(self, other: "StateChanges") -> None:
-        """Add another worker's writes (their keys are disjoint by scope)."""
+        """Add another worker's writes, which scopes keep disjoint from these.
+
+        Two shares writing one entry would mean the scope rules have a hole: silently
+        keeping either value would give a state root the serial executor never
+        computes, so it raises instead. (Code is keyed by its hash: equal keys hold
+        equal code.)
+        """
+        clash = self.accounts.keys() & other.accounts.keys() or self.storage.keys() & other.storage.keys()
+        if clash:
+            raise ConflictingWrites(f"two shares of a block wrote {sorted(clash)[0]!r}")
         self.accounts.update(other.accounts)
         self.storage.update(other.storage)
         self.code.update(other.code)

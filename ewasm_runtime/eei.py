@@ -312,8 +312,12 @@ def _call(f: Frame, kind: int, gas: int, address_ptr: int, value_ptr: int | None
           length: int) -> int:
     if gas < 0:
         raise HostTrap("call with negative gas")
-    to = _account(f, address_ptr)
+    to = _read(f, address_ptr, 20)
     value = int.from_bytes(_read(f, value_ptr, 16), "little") if value_ptr is not None else 0
+    # A precompile is pure code: a call that sends it nothing touches no state and needs
+    # no place in the scope. Value sent to it is a balance write like any other.
+    if (value and kind == _CALL) or to not in f.tx.runtime.precompiles:
+        f.tx.check_scope(to)
     if kind == _CALL and value:
         _no_writes(f, "call with value")
     data = _read(f, data_ptr, length)

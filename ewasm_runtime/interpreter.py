@@ -69,7 +69,7 @@ class TxContext:
             self.store = self.ctx = None
 
     def check_scope(self, address: bytes) -> None:
-        if self.scope is not None and not in_scope(address, self.scope) and address not in self.runtime.precompiles:
+        if self.scope is not None and not in_scope(address, self.scope):
             raise ScopeViolation(address)
 
 

@@ -10,6 +10,7 @@ import pytest
 from chain.blockchain import Blockchain
 from chain.executor import execute_serial
 from chain.keys import PrivateKey
+from chain import parallel as parallel_module
 from chain.parallel import ParallelExecutor, _HelperProcess
 from chain.spec import parse_spec
 from chain.transactions import decode_transaction, sign_scoped_transaction
@@ -169,3 +170,26 @@ def test_a_block_that_is_all_conflicts_runs_serially_without_shipping_anything(c
     serial, parallel = run_both(chain, executor, transfers(0))  # disjoint: the helper takes part
     assert_same(serial, parallel)
     assert sent
+
+
+def test_shares_that_write_the_same_entry_fall_back_to_serial_instead_of_merging(chain, executor, monkeypatch,
+                                                                                  caplog):
+    """A safety net under the scope rules: if conflict analysis ever split transactions
+    that write one entry, merging would silently keep one write. Here the analysis is
+    made wrong on purpose (every transaction its own component, two senders on one
+    token); the executor notices the clash and runs the block serially."""
+    monkeypatch.setattr(parallel_module, "conflict_components", lambda txs: [[i] for i in range(len(txs))])
+    same_token = [decode_transaction(sign_scoped_transaction(
+        key, chain_id=CHAIN_ID, nonce=0, gas_limit=200_000, to=TOKENS[0], data=transfer_data(b"\x91" * 20, 1),
+        scope=[key.address, TOKENS[0]], max_fee_per_gas=1, max_priority_fee_per_gas=1)) for key in KEYS]
+    serial, parallel = run_both(chain, executor, same_token)
+    assert_same(serial, parallel)
+    assert "a scope rule has a hole; this block runs serially" in caplog.text
+
+
+def test_merging_refuses_writes_to_the_same_entry():
+    from chain.state import Account, ConflictingWrites, StateChanges
+    a = StateChanges(accounts={b"\x01" * 20: Account(nonce=1)})
+    a.merge(StateChanges(accounts={b"\x02" * 20: Account(nonce=1)}, storage={(b"\x02" * 20, bytes(32)): b"\x01"}))
+    with pytest.raises(ConflictingWrites):
+        a.merge(StateChanges(storage={(b"\x02" * 20, bytes(32)): b"\x02"}))

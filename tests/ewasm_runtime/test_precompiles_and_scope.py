@@ -141,6 +141,24 @@ def test_accounts_inside_the_scope_and_precompiles_are_fine():
     assert w.call(A, gas=100_000, scope=(b"",)).status is Status.SUCCESS
 
 
+PAY_PRECOMPILE = "(drop (call $call (i64.const 1000) (i32.const 100) (i32.const 200) (i32.const 0) (i32.const 0)))"
+
+
+@pytest.mark.parametrize("body", [
+    PAY_PRECOMPILE,  # value 1 at 200: a balance write to the precompile's account
+    "(call $selfDestruct (i32.const 100))",
+    "(call $getExternalBalance (i32.const 100) (i32.const 0))",
+])
+def test_paying_or_reading_a_precompile_account_needs_it_in_the_scope(body):
+    """Only a call that sends a precompile nothing is exempt: balances of precompile
+    addresses are state like any other, and two components writing one would collide."""
+    w = World()
+    w.deploy(A, contract(body, data=bytes_data(address_of(4), 100) + bytes_data((1).to_bytes(16, "little"), 200)),
+             balance=10)
+    assert w.call(A, gas=100_000, scope=(PREFIX_A,)).status is Status.OUT_OF_RANGE
+    assert w.call(A, gas=100_000, scope=(PREFIX_A, address_of(4))).status is Status.SUCCESS
+
+
 def test_creating_a_contract_at_an_address_outside_the_scope_is_out_of_range():
     w = World()
     init = contract("")
