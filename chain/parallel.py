@@ -44,6 +44,9 @@ MODES = ("process", "thread")
 # Shares a helper holds at once: one running, one waiting, so it never idles while
 # the caller is busy with a share of its own.
 PIPELINE_DEPTH = 2
+# How long the caller waits for an answer when it has nothing else to do. A share is
+# bounded by the block gas limit, so this only ever ends a helper that is stuck.
+HELPER_TIMEOUT = 120.0
 
 
 class HelperFailed(RuntimeError):
@@ -63,17 +66,24 @@ class _Task:
 
 
 def _helper_main(conn, store_path: str) -> None:
-    """A helper process: open the store, then run tasks until the pipe closes."""
+    """A helper process: open the store, then run tasks until the pipe closes.
+
+    Nothing escapes as a traceback: a failure to start or to run a share is an answer
+    the caller acts on, and a caller that has gone ends the helper quietly.
+    """
     # Ctrl-C reaches the whole process group; the node shuts its helpers down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from .store import Store
-    store = Store(store_path, readonly=True)
-    ewasm_runtime.default_runtime()  # engine and linker before the first block
+    try:
+        store = Store(store_path, readonly=True)
+        ewasm_runtime.default_runtime()  # engine and linker before the first block
+    except Exception as err:
+        _answer(conn, ("error", f"cannot start: {type(err).__name__}: {err}"))
+        return
+    if not _answer(conn, ("ok", "ready")):
+        return
     for message in _incoming(conn):
-        task: _Task | None = pickle.loads(message)
-        if task is None:  # a ping: the caller waits until the helper is ready
-            conn.send_bytes(pickle.dumps(("ok", None)))
-            continue
+        task: _Task = pickle.loads(message)
         try:
             with store.snapshot() as snapshot:
                 if snapshot.number == task.head:
@@ -82,7 +92,17 @@ def _helper_main(conn, store_path: str) -> None:
                     reply = ("error", f"its store is at block {snapshot.number}, the block builds on {task.head}")
         except Exception as err:  # reported to the caller, which runs the share itself
             reply = ("error", f"{type(err).__name__}: {err}")
+        if not _answer(conn, reply):
+            return
+
+
+def _answer(conn, reply) -> bool:
+    """Send a reply to the caller; False when the caller has closed the pipe."""
+    try:
         conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError:  # a broken pipe or a reset connection: the caller let go
+        return False
+    return True
 
 
 def _incoming(conn):
@@ -116,8 +136,16 @@ class _HelperProcess:
                                        name="ewasm-executor")
         self.process.start()
         child.close()
+        self.ready = False  # until it says so: opening the store and the VM takes ~0.5 s
 
-    def send(self, task: _Task | None) -> None:
+    def check_ready(self, block: bool = False) -> bool:
+        """Whether the helper has started, reading its announcement if it has arrived."""
+        if not self.ready and (block or self.conn.poll()):
+            self.receive()
+            self.ready = True
+        return self.ready
+
+    def send(self, task: _Task) -> None:
         try:
             self.conn.send_bytes(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
@@ -147,11 +175,15 @@ class _HelperProcess:
     def discard(self) -> None:
         """Stop at once (its reply, if any, would arrive out of step)."""
         self.process.kill()
-        self.close()
+        self.conn.close()
+        self.process.join()
 
     def close(self) -> None:
-        self.conn.close()  # the helper sees EOF and returns
-        self.process.join(timeout=5)
+        """Let the helper finish: it sees its pipe close and returns (see ParallelExecutor.close)."""
+        self.conn.close()
+
+    def join(self, timeout: float) -> None:
+        self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
@@ -172,35 +204,51 @@ class ParallelExecutor:
 
     # -- helpers ------------------------------------------------------------------
     def _helper_processes(self) -> list[_HelperProcess]:
-        """The helper processes, replacing any that died since the last block."""
-        alive = []
-        for helper in self._helpers:
-            if helper.process.is_alive():
-                alive.append(helper)
-            else:
-                helper.close()
+        """The helpers ready to take shares. Dead ones are replaced now, but a
+        replacement takes shares only once it has started, so no block waits for it."""
+        alive = [helper for helper in self._helpers if helper.process.is_alive()]
+        if len(alive) < len(self._helpers):
+            for helper in self._helpers:
+                if helper not in alive:
+                    helper.discard()
+            # A killed helper leaves its lmdb reader slot behind; free the stale ones.
+            self.store.env.reader_check()
         # forkserver: helpers start from a clean interpreter, not a copy of a node
         # holding lmdb handles and threads.
         context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
         while len(alive) < self.workers - 1:
             alive.append(_HelperProcess(context, self.store.path))
         self._helpers = alive
-        return alive
+        ready = []
+        for helper in alive:
+            try:
+                if helper.check_ready():
+                    ready.append(helper)
+            except HelperFailed as err:
+                log.warning("%s while starting", err)
+                helper.discard()
+        return ready
 
     def warm_up(self) -> None:
-        """Start the helpers now rather than inside the first block."""
+        """Start the helpers and wait until they are ready, rather than in a block;
+        HelperFailed if one cannot start."""
         if self.mode == "process":
-            helpers = self._helper_processes()
-            for helper in helpers:
-                helper.send(None)
-            for helper in helpers:
-                helper.receive()
+            self._helper_processes()
+            for helper in self._helpers:
+                try:
+                    helper.check_ready(block=True)
+                except HelperFailed:
+                    helper.discard()
+                    raise
         elif self._threads is None and self.workers > 1:
             self._threads = ThreadPoolExecutor(self.workers - 1)
 
     def close(self) -> None:
+        """Stop the helpers: all pipes close first, so they wind down together."""
         for helper in self._helpers:
             helper.close()
+        for helper in self._helpers:
+            helper.join(timeout=5)
         self._helpers = []
         if self._threads is not None:
             self._threads.shutdown(wait=True, cancel_futures=True)
@@ -233,12 +281,12 @@ class ParallelExecutor:
         """Every thread, the caller's included, takes the next share until none is left."""
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self.workers - 1)
-        queue = iter(shares)
+        remaining = iter(shares)
         lock = threading.Lock()
 
         def take() -> Share | None:
             with lock:
-                return next(queue, None)
+                return next(remaining, None)
 
         def work(snapshot) -> list:
             done = []
@@ -248,7 +296,9 @@ class ParallelExecutor:
 
         def helper() -> list:
             with self.store.snapshot() as snapshot:  # an lmdb read transaction per thread
-                return work(snapshot)
+                # A store that moved past the caller's snapshot is other state: leave
+                # the shares to the caller.
+                return work(snapshot) if snapshot.number == base.number else []
 
         futures = [self._threads.submit(helper) for _ in range(self.workers - 1)]
         results = work(base)
@@ -317,8 +367,13 @@ class ParallelExecutor:
                     results.append(run_share(base, txs, own, context, params))
                 elif any(in_flight.values()):
                     busy = {helper.conn: helper for helper, pending in in_flight.items() if pending}
-                    for conn in wait(list(busy)):
+                    answered = wait(list(busy), timeout=HELPER_TIMEOUT)
+                    for conn in answered:
                         collect(busy[conn])
+                    if not answered:  # alive but silent (stopped, stuck): the caller takes over
+                        for helper in busy.values():
+                            give_back(helper, HelperFailed(
+                                f"helper process {helper.process.pid} gave no answer in {HELPER_TIMEOUT:.0f} s"))
         except BaseException:
             for helper, pending in in_flight.items():
                 if pending:  # their answers would meet the next block's tasks

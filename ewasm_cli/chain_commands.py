@@ -56,8 +56,8 @@ def _run_args(p, key: bool = True) -> None:
 
 def _workers(text: str) -> int:
     """--workers: a count of at least 1, or `auto` for one per core."""
-    if text == "auto":
-        return os.cpu_count() or 1
+    if text == "auto":  # the cores this process may run on (affinity), not all the machine has
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
         count = int(text)
     except ValueError:
@@ -98,6 +98,7 @@ def cmd_node_init(args) -> int:
 
 def _serve(config, quiet: bool, banner: str = "") -> int:
     from chain.node import Node
+    from chain.parallel import HelperFailed
     from chain.store import StoreError
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(message)s")
     try:
@@ -105,6 +106,9 @@ def _serve(config, quiet: bool, banner: str = "") -> int:
         node.start()
     except (StoreError, ValueError) as err:
         raise CommandError(str(err), EXIT_REFUSED) from None
+    except HelperFailed as err:
+        node.chain.close()  # stops the helpers that did start
+        raise CommandError(f"cannot start the parallel executor: {err}", EXIT_REFUSED) from None
     except OSError as err:
         raise CommandError(f"cannot serve RPC on {config.rpc_host}:{config.rpc_port}: {err.strerror or err}",
                            EXIT_REFUSED) from None

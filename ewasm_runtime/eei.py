@@ -407,8 +407,8 @@ def create(f, a):
         f.return_data = b""
         a[0] = 0
         return
-    if result.status is Status.OUT_OF_RANGE:
-        raise ScopeViolation(address)
+    if result.status is Status.OUT_OF_RANGE:  # the init code left the scope: name what it touched
+        raise ScopeViolation(address, reason=result.reason)
     f.return_data = result.output
     a[0] = 2 if result.status is REVERT else 1
 

@@ -171,7 +171,7 @@ def test_a_poa_devnet_with_parallel_workers_runs_disjoint_transfers_from_many_se
 
 def test_workers_take_a_count_or_auto_and_refuse_anything_else(capsys):
     from ewasm_cli.chain_commands import _workers
-    assert _workers("3") == 3 and _workers("auto") == (os.cpu_count() or 1)
+    assert _workers("3") == 3 and _workers("auto") == len(os.sched_getaffinity(0))
     for bad, message in (("0", "at least 1"), ("many", "expected a number or 'auto'")):
         assert main(["devnet", "--workers", bad]) == 2
         assert message in capsys.readouterr().err

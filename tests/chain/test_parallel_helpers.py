@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -84,7 +85,11 @@ def test_a_helper_killed_during_a_block_leaves_its_share_to_the_caller(chain, ex
     assert "was killed by SIGKILL; the caller runs its shares" in caplog.text
     monkeypatch.undo()
     chain.build_block(transfers(0), PROPOSER, timestamp=1)
-    serial, parallel = run_both(chain, executor, transfers(1))  # a fresh helper takes over
+    serial, parallel = run_both(chain, executor, transfers(1))  # its replacement is starting: not waited for
+    assert_same(serial, parallel)
+    executor.warm_up()
+    chain.build_block(transfers(1), PROPOSER, timestamp=1)
+    serial, parallel = run_both(chain, executor, transfers(2))  # and now takes shares
     assert_same(serial, parallel)
 
 
@@ -193,3 +198,49 @@ def test_merging_refuses_writes_to_the_same_entry():
     a.merge(StateChanges(accounts={b"\x02" * 20: Account(nonce=1)}, storage={(b"\x02" * 20, bytes(32)): b"\x01"}))
     with pytest.raises(ConflictingWrites):
         a.merge(StateChanges(storage={(b"\x02" * 20, bytes(32)): b"\x02"}))
+
+
+def test_a_helper_that_stops_answering_is_given_up_after_the_timeout(chain, executor, monkeypatch, caplog):
+    monkeypatch.setattr(parallel_module, "HELPER_TIMEOUT", 1.0)
+    [pid] = helper_pids(executor)
+    os.kill(pid, signal.SIGSTOP)  # alive, holding its pipe, never answering
+    try:
+        serial, parallel = run_both(chain, executor, transfers(0))
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # given up on: killed
+            os.kill(pid, signal.SIGCONT)
+    assert_same(serial, parallel)
+    assert f"helper process {pid} gave no answer in 1 s" in caplog.text
+
+
+def test_a_killed_helper_leaves_no_stale_lmdb_reader_behind(chain, executor):
+    [pid] = helper_pids(executor)
+    run_both(chain, executor, transfers(0))  # the helper now holds a reader slot
+    os.kill(pid, signal.SIGKILL)
+    executor._helpers[0].process.join(5)
+    run_both(chain, executor, transfers(0))  # replaces the helper, clearing its slot
+    assert f" {pid} " not in chain.store.env.readers()
+
+
+def test_helper_threads_leave_the_block_to_the_caller_when_the_store_moved_on(chain):
+    executor = ParallelExecutor(chain.store, workers=3, mode="thread")
+    try:
+        context = chain.context(PROPOSER, timestamp=1)
+        with chain.snapshot() as old:
+            chain.build_block(transfers(0), PROPOSER, timestamp=1)
+            assert_same(execute_serial(old, transfers(0), context, chain.params),
+                        executor.execute(old, transfers(0), context, chain.params))
+    finally:
+        executor.close()
+
+
+def test_a_helper_that_cannot_open_the_store_says_why_without_a_traceback(tmp_path, capfd):
+    from types import SimpleNamespace
+    missing = SimpleNamespace(path=str(tmp_path / "no-such-store"))
+    executor = ParallelExecutor(missing, workers=2, mode="process")
+    try:
+        with pytest.raises(parallel_module.HelperFailed, match="failed: cannot start: "):
+            executor.warm_up()
+    finally:
+        executor.close()
+    assert "Traceback" not in capfd.readouterr().err
