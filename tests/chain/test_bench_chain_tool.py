@@ -32,4 +32,5 @@ def test_bench_chain_parallel_reports_speedups_next_to_the_ideal_split(tmp_path)
     assert set(figures["speedup"]) == {"process 2", "thread 2", "ideal 2"}
     assert all(value > 0 for value in figures["speedup"].values())
     assert len(figures["samples"]["serial"]) == 2  # two blocks, one run each
+    assert figures["helper_failures"] == 0
     assert plot.read_bytes().startswith(b"\x89PNG")
