@@ -1,19 +1,20 @@
 """The parallel executor: a block's conflict-free shares on several cores.
 
-The block is split into conflict components (conflicts.py) and the components into one
-share per worker. The calling thread runs one share itself; the others go to helpers,
-all against the same committed snapshot, and the shares' writes merge without conflict.
-The result is the serial executor's: same receipts, same state root.
+The block is split into conflict components (conflicts.py) and the components into
+shares that shrink as the block runs out. The calling thread and its helpers take
+shares on demand, all against the same committed snapshot, so a slow worker takes
+fewer; the shares' writes merge without conflict, and merging refuses any entry two
+shares both wrote. The result is the serial executor's: same receipts, same state root.
 
 Helpers are processes by default. wasmtime releases the GIL while wasm runs, but every
 host call (storage, balance, logs) takes it back, so threads serialise on it; the
 benchmark (tools/bench_chain.py parallel) measures both. A helper process opens the
 store read-only itself (an lmdb environment must not cross fork), keeps its module
-cache warm across blocks, and talks to the caller over a pipe: one pickled task out,
-one pickled result back, and no threads in the caller.
+cache warm across blocks, and talks to the caller over its own pipe: pickled tasks out,
+pickled results back, and no extra threads in the caller.
 
-A helper that dies or fails never changes a block: the caller runs that share itself
-and a fresh helper replaces the lost one at the next block.
+A helper that dies, stalls or fails never changes a block: the caller runs its shares
+itself, and a replacement takes shares once it has started.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import signal
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import wait
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 
 import ewasm_runtime
 
