@@ -32,6 +32,9 @@ MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOGS = 10_000
 EMPTY_UNCLES_HASH = bytes.fromhex("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")
 
+# Block tags that name the newest state (this node has one: it keeps no history).
+_NEWEST_TAGS = ("latest", "pending", "safe", "finalized")
+
 
 class RpcError(Exception):
     """A JSON-RPC error object."""
@@ -202,7 +205,7 @@ class RpcMethods:
                     raise RpcError(RESOURCE_NOT_FOUND, "block not found")
                 return number
             tag = tag.get("blockNumber")
-        if tag in ("latest", "pending", "safe", "finalized"):
+        if tag in _NEWEST_TAGS:
             return head
         if tag == "earliest":
             return 0
@@ -212,7 +215,14 @@ class RpcMethods:
         return number
 
     def _latest_state(self, tag: Any):
-        """A snapshot of the latest state; this node keeps no older state."""
+        """A snapshot of the latest state; this node keeps no older state.
+
+        A tag that names the newest state ("latest", "pending", ...) takes whatever the
+        snapshot holds: resolving it to a number first would race a block committed in
+        between and refuse a perfectly good request.
+        """
+        if tag in _NEWEST_TAGS or (isinstance(tag, dict) and tag.get("blockNumber") in _NEWEST_TAGS):
+            return self.chain.snapshot()
         number = self._block_number(tag)
         snapshot = self.chain.snapshot()
         if number != snapshot.number:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -165,3 +166,37 @@ def test_batches_answer_each_request(node):
     status, answer = post(node, json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
                                             {"jsonrpc": "2.0", "id": 2, "method": "nope"}]))
     assert answer[0]["result"] == hex(CHAIN_ID) and answer[1]["error"]["code"] == -32601
+
+
+def test_latest_state_queries_never_fail_while_blocks_are_committed(node, dev):
+    """"latest" must mean whatever state the node holds when it answers: a block landing
+    between reading the head and opening the state is no reason to refuse."""
+    import threading
+
+    errors, stop = [], threading.Event()
+
+    def query():
+        while not stop.is_set():
+            reply = rpc(node, "eth_getTransactionCount", dev.address, "latest")
+            if "error" in reply:
+                errors.append(reply["error"])
+
+    readers = [threading.Thread(target=query) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        start = int(rpc(node, "eth_getTransactionCount", dev.address, "pending")["result"], 16)
+        for nonce in range(start, start + 25):
+            tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "maxFeePerGas": 10, "maxPriorityFeePerGas": 1,
+                  "gas": 21_000, "to": "0x" + "77" * 20, "value": 1, "accessList": []}
+            raw = bytes(dev.sign_transaction(tx).raw_transaction)
+            assert "result" in rpc(node, "eth_sendRawTransaction", "0x" + raw.hex())
+        deadline = time.time() + 20
+        while int(rpc(node, "eth_getTransactionCount", dev.address, "latest")["result"], 16) < start + 25:
+            assert time.time() < deadline
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert errors == []
