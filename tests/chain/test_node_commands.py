@@ -24,6 +24,23 @@ from ewasm_cli.main import main
 from chain_fixtures import CHAIN_ID, REPO
 
 
+def start_devnet(datadir, *options: str) -> tuple[subprocess.Popen, str, int]:
+    """A real `ewasm devnet` process on a free port: (process, banner output, RPC port)."""
+    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
+                                str(datadir), "--quiet", *options], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = ""
+    for line in process.stdout:
+        output += line
+        if "JSON-RPC on" in line:
+            break
+    match = re.search(r":(\d+)/", output)
+    if match is None:
+        process.kill()
+        raise AssertionError(f"the devnet did not start:\n{output}")
+    return process, output, int(match.group(1))
+
+
 def test_node_init_writes_genesis_and_refuses_a_different_spec(tmp_path, capsys):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(dev_spec(b"\x01" * 20)))
@@ -50,16 +67,8 @@ def test_node_run_on_an_empty_directory_says_to_init_first(tmp_path, capsys):
 
 def test_devnet_serves_json_rpc_with_the_dev_key_funded_and_stops_on_sigterm(tmp_path):
     key = PrivateKey.generate()
-    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
-                                str(tmp_path / "dev"), "--dev-key", key.secret.hex(), "--quiet"], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, output, port = start_devnet(tmp_path / "dev", "--dev-key", key.secret.hex())
     try:
-        output = ""
-        for line in process.stdout:
-            output += line
-            if "JSON-RPC on" in line:
-                break
-        port = int(re.search(r":(\d+)/", output).group(1))
         assert key.address.hex() in output.lower()
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance",
                            "params": ["0x" + key.address.hex(), "latest"]}).encode()
@@ -131,18 +140,10 @@ def test_a_poa_devnet_with_parallel_workers_runs_disjoint_transfers_from_many_se
     dev = Account.create()
     senders = [Account.create() for _ in range(4)]
     recipients = ["0x" + bytes([0x40 + i]).hex() * 20 for i in range(4)]
-    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
-                                str(tmp_path / "dev"), "--dev-key", bytes(dev.key).hex(), "--engine", "poa",
-                                "--block-period", "0.5", "--workers", "2", "--quiet"], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, output, port = start_devnet(tmp_path / "dev", "--dev-key", bytes(dev.key).hex(), "--engine", "poa",
+                                         "--block-period", "0.5", "--workers", "2")
     try:
-        output = ""
-        for line in process.stdout:
-            output += line
-            if "JSON-RPC on" in line:
-                break
         assert "parallel execution on 2 workers: this process and 1 helper processes" in output
-        port = int(re.search(r":(\d+)/", output).group(1))
 
         def send(account, nonce, to, value):
             tx = {"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "maxFeePerGas": 10, "maxPriorityFeePerGas": 1,
@@ -204,13 +205,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_helper_processes_do_not_outlive_a_node_killed_with_sigkill(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
-                                str(tmp_path / "dev"), "--workers", "3", "--quiet"], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, _, _ = start_devnet(tmp_path / "dev", "--workers", "3")
     try:
-        for line in process.stdout:
-            if "JSON-RPC on" in line:
-                break
         helpers = _descendants(process.pid)
         assert len(helpers) >= 3  # the forkserver and two helper processes
     finally:
