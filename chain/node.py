@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from .blockchain import Blockchain
 from .consensus import ConsensusEngine, InstantEngine, PoaEngine
-from .parallel import ParallelExecutor
 from .keys import PrivateKey
+from .parallel import ParallelExecutor
 from .pool import TransactionPool
 from .rpc import RpcMethods
 from .rpc_server import RpcServer
