@@ -284,21 +284,13 @@ class RpcMethods:
         sender, to, payload, value, gas = self._call_args(p)
         self._latest_state(p.get(1, "block", "latest")).close()
         result = self.chain.call(sender=sender, to=to, data=payload, value=value, gas=gas)
-        if result.status == "REVERT":
-            raise RpcError(EXECUTION_REVERTED, "execution reverted", data(result.output))
-        if result.status != "SUCCESS":
-            raise RpcError(INVALID_INPUT, f"execution failed: {result.status}"
-                           + (f" ({result.error})" if result.error else ""))
+        _raise_unless_success(result, "execution failed")
         return data(result.output)
 
     def estimate_gas(self, p):
         sender, to, payload, value, gas = self._call_args(p)
         result = self.chain.estimate_gas(sender=sender, to=to, data=payload, value=value, gas=gas)
-        if result.status == "REVERT":
-            raise RpcError(EXECUTION_REVERTED, "execution reverted", data(result.output))
-        if result.status != "SUCCESS":
-            raise RpcError(INVALID_INPUT, f"gas required exceeds allowance or execution failed: {result.status}"
-                           + (f" ({result.error})" if result.error else ""))
+        _raise_unless_success(result, "gas required exceeds allowance or execution failed")
         return quantity(result.gas_used)
 
     def get_transaction_by_hash(self, p):
@@ -467,3 +459,12 @@ class RpcMethods:
                               "proof": [data(n) for n in proof.encode()]} for slot, value, proof in storage],
             "blockNumber": quantity(header.number), "stateRoot": data(header.state_root),
         }
+
+
+def _raise_unless_success(result, failure: str) -> None:
+    """A call's outcome as Ethereum clients report it: a revert carries its data (3), any
+    other failure says what happened (-32000)."""
+    if result.status == "REVERT":
+        raise RpcError(EXECUTION_REVERTED, "execution reverted", data(result.output))
+    if result.status != "SUCCESS":
+        raise RpcError(INVALID_INPUT, f"{failure}: {result.status}" + (f" ({result.error})" if result.error else ""))
