@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import metering
 import ewasm_runtime
@@ -57,6 +58,7 @@ class Blockchain:
         self.lock = threading.RLock()
         self.executor = executor
         self._head = store.header(store.head_number())
+        self._recent_hashes = self._load_recent_hashes(self._head)
         with store.snapshot() as snapshot:
             # The commitment lives in memory; it is rebuilt from the flat state at start and
             # must reproduce the head's state root, or the database is inconsistent.
@@ -131,15 +133,21 @@ class Blockchain:
 
     def context(self, proposer: bytes, timestamp: int | None = None) -> BlockContext:
         """The environment of the block after the head."""
-        head = self._head
-        number = head.number + 1
-        hashes = {}
-        for n in range(max(0, number - 256), number):
-            header = head if n == head.number else self.store.header(n)
-            hashes[n] = header.hash
+        head, hashes = self._head, self._recent_hashes  # one block's pair: both swap together
         timestamp = max(int(time.time()) if timestamp is None else timestamp, head.timestamp)
-        return BlockContext(number=number, timestamp=timestamp, proposer=proposer,
+        return BlockContext(number=head.number + 1, timestamp=timestamp, proposer=proposer,
                             gas_limit=self.params.block_gas_limit, block_hashes=hashes)
+
+    def _load_recent_hashes(self, head: Header) -> dict[int, bytes]:
+        """The hashes of the 256 blocks up to `head`, which the next block may ask for."""
+        return {n: (head if n == head.number else self.store.header(n)).hash
+                for n in range(max(0, head.number - 255), head.number + 1)}
+
+    def _advance_recent_hashes(self, header: Header) -> dict[int, bytes]:
+        """The window after `header`: a new dict, so that readers never see one change."""
+        hashes = {n: h for n, h in self._recent_hashes.items() if n > header.number - 256}
+        hashes[header.number] = header.hash
+        return hashes
 
     # -- producing ----------------------------------------------------------------
     def execute(self, snapshot: Snapshot, txs: list[Transaction], context: BlockContext) -> BlockExecution:
@@ -185,6 +193,7 @@ class Blockchain:
                 with self.snapshot() as snapshot:
                     self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
                 raise
+            self._recent_hashes = self._advance_recent_hashes(header)
             self._head = header
             if timings is not None:
                 t3 = clock()
@@ -209,18 +218,29 @@ class Blockchain:
                 return CallResult("INVALID", 0, b"", str(err))
         return CallResult(result.status.value, result.gas_used, result.output, result.error)
 
-    def estimate_gas(self, **kwargs) -> CallResult:
-        """The smallest gas limit with which the call succeeds (binary search)."""
+    def estimate_gas(self, *, on_call: Callable[[CallResult], None] | None = None, **kwargs) -> CallResult:
+        """The smallest gas limit with which the call succeeds (binary search).
+
+        `on_call(result)` sees every execution of the search, so that a caller can account
+        for the work and stop it (by raising).
+        """
         cap = kwargs.pop("gas", None) or self.params.block_gas_limit
-        first = self.call(gas=cap, **kwargs)
+
+        def attempt(gas: int) -> CallResult:
+            result = self.call(gas=gas, **kwargs)
+            if on_call is not None:
+                on_call(result)
+            return result
+
+        first = attempt(cap)
         if first.status != "SUCCESS":
             return first
         low, high = first.gas_used - 1, cap  # low fails (or is below what was used), high works
-        if self.call(gas=first.gas_used, **kwargs).status == "SUCCESS":
+        if attempt(first.gas_used).status == "SUCCESS":
             return CallResult("SUCCESS", first.gas_used, first.output, "")
         while high - low > 1:
             mid = (low + high) // 2
-            if self.call(gas=mid, **kwargs).status == "SUCCESS":
+            if attempt(mid).status == "SUCCESS":
                 high = mid
             else:
                 low = mid

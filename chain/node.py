@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from .blockchain import Blockchain
 from .consensus import ConsensusEngine, InstantEngine, PoaEngine
 from .keys import PrivateKey
 from .parallel import ParallelExecutor
-from .pool import TransactionPool
-from .rpc import RpcMethods
-from .rpc_server import RpcServer
+from .pool import PoolLimits, TransactionPool
+from .rpc import EXECUTION, RpcMethods
+from .rpc_lanes import LaneLimits
+from .rpc_server import RpcLimits, RpcServer
 from .transactions import Transaction
 
 log = logging.getLogger("ewasm.node")
@@ -27,6 +28,8 @@ class NodeConfig:
     workers: int = 1  # >1: the parallel executor
     worker_mode: str = "process"
     max_block_transactions: int = 5000
+    pool: dict = field(default_factory=dict)  # PoolLimits fields that override the chain spec's
+    rpc: RpcLimits = field(default_factory=RpcLimits)
 
 
 class Node:
@@ -34,14 +37,21 @@ class Node:
 
     def __init__(self, config: NodeConfig):
         self.config = config
-        executor = None
         self.chain = Blockchain.open(config.datadir)
+        try:
+            self._assemble(config)
+        except BaseException:
+            self.chain.close()  # a node that cannot start leaves the datadir unlocked
+            raise
+        self.blocks_made = 0
+
+    def _assemble(self, config: NodeConfig) -> None:
+        """Executor, pool, engine and RPC server around the open chain."""
         if config.workers > 1:
-            executor = ParallelExecutor(self.chain.store, config.workers, config.worker_mode)
-            self.chain.executor = executor
-        self.pool = TransactionPool(self.chain.params)
-        self._pool_lock = threading.Lock()
+            self.chain.executor = ParallelExecutor(self.chain.store, config.workers, config.worker_mode)
         spec = self.chain.spec
+        self.pool = TransactionPool(self.chain.params, PoolLimits(**{**spec.txpool, **config.pool}))
+        self._pool_lock = threading.Lock()
         if spec.engine.name == "poa":
             if config.key is None:
                 raise ValueError("a PoA node needs the authority's key (--key)")
@@ -50,15 +60,15 @@ class Node:
         else:
             self.engine = InstantEngine(self)
             self.proposer = config.key.address if config.key else bytes(20)
-        self.rpc = RpcServer(RpcMethods(self), config.rpc_host, config.rpc_port)
-        self.blocks_made = 0
+        self.rpc = RpcServer(RpcMethods(self), config.rpc_host, config.rpc_port, _fit_rpc_limits(config))
 
     # -- used by the engine and RPC -------------------------------------------------
     def admit(self, tx: Transaction) -> None:
         """Admit to the pool, validated against the committed state (raises InvalidTransaction)."""
         tx.sender  # recover outside the lock: it is the costly part
         with self._pool_lock, self.chain.snapshot() as snapshot:
-            self.pool.add(tx, snapshot)
+            for evicted in self.pool.add(tx, snapshot):
+                log.debug("evicted 0x%s to make room for 0x%s", evicted.hash.hex(), tx.hash.hex())
 
     def pending_nonce(self, address: bytes) -> int:
         with self._pool_lock, self.chain.snapshot() as snapshot:
@@ -66,21 +76,30 @@ class Node:
 
     def pending_transaction(self, tx_hash: bytes) -> Transaction | None:
         with self._pool_lock:
-            return next((tx for tx in self.pool if tx.hash == tx_hash), None)
+            return self.pool.get(tx_hash)
+
+    def pool_status(self) -> tuple[int, int]:
+        """(pending, queued) transactions in the pool."""
+        with self._pool_lock:
+            return self.pool.pending_count, self.pool.queued_count
 
     def produce_block(self, engine: ConsensusEngine):
         """Build one block from the pool; None when nothing is pending."""
         with self._pool_lock, self.chain.snapshot() as snapshot:
+            for tx in self.pool.expire():
+                log.debug("queued 0x%s expired", tx.hash.hex())
             txs = self.pool.ready(snapshot, self.chain.params.block_gas_limit, self.config.max_block_transactions)
         if not txs:
             return None
         block, execution = self.chain.build_block(txs, self.proposer, seal=engine.seal,
                                                   validators=engine.validators())
-        with self._pool_lock:
+        with self._pool_lock, self.chain.snapshot() as snapshot:
             self.pool.remove(execution.included)
             for tx, err in execution.excluded:
                 log.info("dropped 0x%s: %s", tx.hash.hex(), err)
             self.pool.remove([tx for tx, _ in execution.excluded])
+            for tx in self.pool.prune(snapshot, {tx.sender for tx in txs}):
+                log.debug("dropped 0x%s: its nonce is used or its sender can no longer pay", tx.hash.hex())
         self.blocks_made += 1
         log.info("block %d: %d transactions, %d gas", block.number, len(execution.included), execution.gas_used)
         return block
@@ -96,3 +115,19 @@ class Node:
         self.engine.stop()
         self.rpc.stop()
         self.chain.close()
+
+
+def _fit_rpc_limits(config: NodeConfig) -> RpcLimits:
+    """The RPC limits, with no more execution workers than the VM has transaction slots
+    beside block execution: a call must never make a block wait for a slot."""
+    from ewasm_runtime.engine import MAX_CONCURRENT_TX
+
+    block_threads = config.workers if config.workers > 1 and config.worker_mode == "thread" else 1
+    lanes = dict(config.rpc.lanes)
+    execution = lanes.get(EXECUTION, LaneLimits())
+    room = max(1, MAX_CONCURRENT_TX - block_threads)
+    if execution.workers > room:
+        log.info("RPC execution workers: %d (the VM runs %d transactions at once, %d of them for blocks)",
+                 room, MAX_CONCURRENT_TX, block_threads)
+        lanes[EXECUTION] = replace(execution, workers=room)
+    return replace(config.rpc, lanes=lanes)

@@ -7,47 +7,37 @@ is 0x-hex of whole bytes. Errors use EIP-1474 codes, with the geth convention fo
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from .hashing import keccak256
 from .keys import to_checksum_address
+from .rpc_codec import (EXECUTION_REVERTED, INVALID_INPUT, INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED,
+                        METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, RESOURCE_UNAVAILABLE, TRANSACTION_REJECTED, RpcError)
 from .transactions import InvalidTransaction, decode_transaction
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-INVALID_INPUT = -32000
-RESOURCE_NOT_FOUND = -32001
-RESOURCE_UNAVAILABLE = -32002
-TRANSACTION_REJECTED = -32003
-METHOD_NOT_SUPPORTED = -32004
-LIMIT_EXCEEDED = -32005
-EXECUTION_REVERTED = 3
 
 MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOGS = 10_000
+MAX_LOG_ADDRESSES = 1_000
+MAX_TOPIC_ALTERNATIVES = 1_000
+MAX_PROOF_KEYS = 1_024
+MAX_FEE_HISTORY_BLOCKS = 1_024
+MAX_REWARD_PERCENTILES = 100
+MAX_VALUE = 2**128 - 1  # values and balances are 128-bit in the VM
+MAX_GAS = 2**64 - 1
 EMPTY_UNCLES_HASH = bytes.fromhex("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")
 
 # Block tags that name the newest state (this node has one: it keeps no history).
 _NEWEST_TAGS = ("latest", "pending", "safe", "finalized")
 
-
-class RpcError(Exception):
-    """A JSON-RPC error object."""
-
-    def __init__(self, code: int, message: str, data: Any = None):
-        super().__init__(message)
-        self.code, self.message, self.data = code, message, data
-
-    def to_json(self) -> dict:
-        error = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            error["data"] = self.data
-        return error
+# Where a method runs (see rpc_lanes.py): on the event loop, or in one of the lanes.
+INLINE = "inline"
+EXECUTION = "execution"  # runs contract code
+SCAN = "scan"  # logs and proofs: work that grows with a range or a key list
+READ = "read"  # renders blocks and receipts from the store
 
 
 # -- encoding -----------------------------------------------------------------------
@@ -59,18 +49,18 @@ def data(b: bytes) -> str:
     return "0x" + b.hex()
 
 
-_QUANTITY = re.compile(r"^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$")
-_DATA = re.compile(r"^0x([0-9a-fA-F]{2})*$")
+_QUANTITY = re.compile(r"0x(0|[1-9a-fA-F][0-9a-fA-F]*)")
+_DATA = re.compile(r"0x([0-9a-fA-F]{2})*")
 
 
 def parse_quantity(value: Any, name: str) -> int:
-    if isinstance(value, str) and _QUANTITY.match(value) and len(value) <= 66:
+    if isinstance(value, str) and _QUANTITY.fullmatch(value) and len(value) <= 66:
         return int(value, 16)
     raise RpcError(INVALID_PARAMS, f"{name}: expected a hex quantity like 0x1a (no leading zeros), got {value!r}")
 
 
 def parse_data(value: Any, name: str, length: int | None = None) -> bytes:
-    if not isinstance(value, str) or not _DATA.match(value):
+    if not isinstance(value, str) or not _DATA.fullmatch(value):
         raise RpcError(INVALID_PARAMS, f"{name}: expected 0x-prefixed hex bytes, got {_short(value)}")
     raw = bytes.fromhex(value[2:])
     if length is not None and len(raw) != length:
@@ -84,9 +74,60 @@ def parse_address(value: Any, name: str = "address") -> bytes:
 
 def parse_slot(value: Any, name: str) -> bytes:
     """A storage key: 32 bytes of data, or a quantity (web3 sends either)."""
-    if isinstance(value, str) and _DATA.match(value) and len(value) == 66:
+    if isinstance(value, str) and _DATA.fullmatch(value) and len(value) == 66:
         return bytes.fromhex(value[2:])
     return parse_quantity(value, name).to_bytes(32, "big")
+
+
+def _block_count(value: Any) -> int:
+    """eth_feeHistory's blockCount: a quantity (or a plain integer, as some clients send)."""
+    if type(value) is int:
+        count = value
+    else:
+        count = parse_quantity(value, "blockCount")
+    if not 0 <= count <= MAX_FEE_HISTORY_BLOCKS:
+        raise RpcError(INVALID_PARAMS, f"blockCount: expected 0 to {MAX_FEE_HISTORY_BLOCKS} blocks, got {count}")
+    return count
+
+
+def _reward_percentiles(value: Any) -> list[float]:
+    """eth_feeHistory's rewardPercentiles: rising numbers from 0 to 100."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_REWARD_PERCENTILES:
+        raise RpcError(INVALID_PARAMS, f"rewardPercentiles: expected an array of at most {MAX_REWARD_PERCENTILES} "
+                                       f"numbers")
+    previous = 0.0
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not previous <= item <= 100:
+            raise RpcError(INVALID_PARAMS, "rewardPercentiles: expected rising numbers from 0 to 100, "
+                                           f"got {_short(value)}")
+        previous = item
+    return value
+
+
+def _bounded(call: dict, name: str, limit: int) -> int | None:
+    """An optional quantity field of a call object, at most `limit`."""
+    if call.get(name) is None:
+        return None
+    value = parse_quantity(call[name], name)
+    if value > limit:
+        raise RpcError(INVALID_PARAMS, f"{name}: {value} is above the limit of {limit}")
+    return value
+
+
+def _bounded_list(value: Any, name: str, limit: int) -> list:
+    """A single item or an array of at most `limit` of them, as a list."""
+    items = value if isinstance(value, list) else [value]
+    if len(items) > limit:
+        raise RpcError(INVALID_PARAMS, f"{name}: at most {limit} entries, got {len(items)}")
+    return items
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise RpcError(INVALID_PARAMS, f"{name}: expected true or false, got {_short(value)}")
+    return value
 
 
 def _short(value: Any) -> str:
@@ -105,12 +146,45 @@ def bloom(logs) -> bytes:
     return bits.to_bytes(256, "big")
 
 
+class GasBudget:
+    """Gas that the calls of one request, or of one batch together, may still execute."""
+
+    def __init__(self, gas: int):
+        self.left = gas
+
+
+@dataclass(frozen=True)
+class WorkBudget:
+    """What one request may spend: its batch's gas budget, and time (a monotonic deadline)."""
+
+    gas: GasBudget
+    deadline: float = math.inf
+
+    def check(self, method: str) -> None:
+        """Refuse more work once the gas is spent or the deadline has passed."""
+        if self.gas.left <= 0:
+            raise RpcError(LIMIT_EXCEEDED, f"{method}: the calls of this request used up its gas budget; "
+                                           f"send the rest in another request")
+        self.check_deadline(method)
+
+    def check_deadline(self, method: str) -> None:
+        if time.monotonic() >= self.deadline:
+            raise RpcError(LIMIT_EXCEEDED, f"{method}: timed out")
+
+    def charge(self, gas: int) -> None:
+        self.gas.left -= gas  # a lost update between threads only makes the budget approximate
+
+
+UNLIMITED = WorkBudget(GasBudget(2**256))
+
+
 @dataclass
 class _Params:
-    """Positional params with arity checking."""
+    """Positional params with arity checking, and the request's work budget."""
 
     method: str
     values: list
+    budget: WorkBudget = UNLIMITED
 
     def get(self, index: int, name: str, default: Any = ...) -> Any:
         if index < len(self.values):
@@ -120,38 +194,53 @@ class _Params:
         return default
 
 
+@dataclass(frozen=True)
+class Method:
+    """One entry of the method table."""
+
+    fn: Callable[[_Params], Any]
+    max_params: int
+    lane: str = INLINE
+
+
 class RpcMethods:
     """The method table. `node` provides chain, engine and params (see node.py)."""
 
     def __init__(self, node):
         self.node = node
         self.chain = node.chain
-        self.table: dict[str, tuple[Callable, int]] = {
-            "web3_clientVersion": (self.client_version, 0),
-            "net_version": (self.net_version, 0),
-            "eth_chainId": (self.chain_id, 0),
-            "eth_blockNumber": (self.block_number, 0),
-            "eth_gasPrice": (self.gas_price, 0),
-            "eth_maxPriorityFeePerGas": (self.max_priority_fee, 0),
-            "eth_syncing": (lambda p: False, 0),
-            "eth_accounts": (lambda p: [], 0),
-            "eth_getBalance": (self.get_balance, 2),
-            "eth_getTransactionCount": (self.get_transaction_count, 2),
-            "eth_getCode": (self.get_code, 2),
-            "eth_getStorageAt": (self.get_storage_at, 3),
-            "eth_sendRawTransaction": (self.send_raw_transaction, 1),
-            "eth_call": (self.call, 2),
-            "eth_estimateGas": (self.estimate_gas, 2),
-            "eth_getTransactionReceipt": (self.get_transaction_receipt, 1),
-            "eth_getTransactionByHash": (self.get_transaction_by_hash, 1),
-            "eth_getBlockByNumber": (self.get_block_by_number, 2),
-            "eth_getBlockByHash": (self.get_block_by_hash, 2),
-            "eth_getLogs": (self.get_logs, 1),
-            "eth_getProof": (self.get_proof, 3),
-            "eth_feeHistory": (self.fee_history, 3),
+        self.table: dict[str, Method] = {
+            "web3_clientVersion": Method(self.client_version, 0),
+            "net_version": Method(self.net_version, 0),
+            "eth_chainId": Method(self.chain_id, 0),
+            "eth_blockNumber": Method(self.block_number, 0),
+            "eth_gasPrice": Method(self.gas_price, 0),
+            "eth_maxPriorityFeePerGas": Method(self.max_priority_fee, 0),
+            "eth_syncing": Method(lambda p: False, 0),
+            "eth_accounts": Method(lambda p: [], 0),
+            "eth_getBalance": Method(self.get_balance, 2),
+            "eth_getTransactionCount": Method(self.get_transaction_count, 2),
+            "eth_getCode": Method(self.get_code, 2),
+            "eth_getStorageAt": Method(self.get_storage_at, 3),
+            "eth_sendRawTransaction": Method(self.send_raw_transaction, 1),
+            "eth_call": Method(self.call, 2, EXECUTION),
+            "eth_estimateGas": Method(self.estimate_gas, 2, EXECUTION),
+            "eth_getTransactionReceipt": Method(self.get_transaction_receipt, 1, READ),
+            "eth_getTransactionByHash": Method(self.get_transaction_by_hash, 1),
+            "eth_getBlockByNumber": Method(self.get_block_by_number, 2, READ),
+            "eth_getBlockByHash": Method(self.get_block_by_hash, 2, READ),
+            "eth_getLogs": Method(self.get_logs, 1, SCAN),
+            "eth_getProof": Method(self.get_proof, 3, SCAN),
+            "eth_feeHistory": Method(self.fee_history, 3),
+            "txpool_status": Method(self.txpool_status, 0),
         }
 
-    def dispatch(self, method: Any, params: Any) -> Any:
+    def lane(self, method: str) -> str:
+        """Where `method` runs; unknown methods fail fast on the event loop."""
+        entry = self.table.get(method)
+        return INLINE if entry is None else entry.lane
+
+    def dispatch(self, method: Any, params: Any, budget: WorkBudget = UNLIMITED) -> Any:
         """Run one method; raises RpcError for every failure the caller caused."""
         if not isinstance(method, str):
             raise RpcError(INVALID_REQUEST, "method must be a string")
@@ -162,10 +251,9 @@ class RpcMethods:
             params = []
         if not isinstance(params, list):
             raise RpcError(INVALID_PARAMS, f"{method}: params must be an array")
-        fn, max_params = entry
-        if len(params) > max_params:
-            raise RpcError(INVALID_PARAMS, f"{method}: takes at most {max_params} parameters, got {len(params)}")
-        return fn(_Params(method, params))
+        if len(params) > entry.max_params:
+            raise RpcError(INVALID_PARAMS, f"{method}: takes at most {entry.max_params} parameters, got {len(params)}")
+        return entry.fn(_Params(method, params, budget))
 
     # -- simple values --------------------------------------------------------------
     def client_version(self, p):
@@ -186,14 +274,22 @@ class RpcMethods:
     def max_priority_fee(self, p):
         return quantity(1)
 
+    def txpool_status(self, p):
+        """geth's txpool_status: how many transactions are runnable, and how many wait."""
+        pending, queued = self.node.pool_status()
+        return {"pending": quantity(pending), "queued": quantity(queued)}
+
     def fee_history(self, p):
-        count = min(parse_quantity(p.get(0, "blockCount"), "blockCount") if isinstance(p.get(0, "blockCount"), str)
-                    else int(p.get(0, "blockCount")), 1024)
+        count = _block_count(p.get(0, "blockCount"))
         head = self._block_number(p.get(1, "newestBlock"))
+        percentiles = _reward_percentiles(p.get(2, "rewardPercentiles", None))
         count = min(count, head + 1)
         base = self.chain.params.base_fee_per_gas
-        return {"oldestBlock": quantity(head - count + 1), "baseFeePerGas": [quantity(base)] * (count + 1),
-                "gasUsedRatio": [0.0] * count, "reward": [[quantity(0)] for _ in range(count)]}
+        history = {"oldestBlock": quantity(head - count + 1), "baseFeePerGas": [quantity(base)] * (count + 1),
+                   "gasUsedRatio": [0.0] * count}
+        if percentiles:
+            history["reward"] = [[quantity(0)] * len(percentiles) for _ in range(count)]
+        return history
 
     # -- state ----------------------------------------------------------------------
     def _block_number(self, tag: Any) -> int:
@@ -270,26 +366,38 @@ class RpcMethods:
         return data(tx.hash)
 
     def _call_args(self, p):
+        """A call object's fields, each checked against its range (-32602 otherwise)."""
         call = p.get(0, "transaction")
         if not isinstance(call, dict):
-            raise RpcError(INVALID_PARAMS, "the call object must be a JSON object")
-        sender = parse_address(call["from"], "from") if call.get("from") else bytes(20)
-        to = parse_address(call["to"], "to") if call.get("to") else None
-        payload = call.get("input", call.get("data", "0x"))
-        gas = parse_quantity(call["gas"], "gas") if "gas" in call else None
-        value = parse_quantity(call["value"], "value") if "value" in call else 0
-        return sender, to, parse_data(payload, "input"), value, gas
+            raise RpcError(INVALID_PARAMS, f"{p.method}: the call object must be a JSON object")
+        sender = parse_address(call["from"], "from") if call.get("from") is not None else bytes(20)
+        to = parse_address(call["to"], "to") if call.get("to") is not None else None
+        if "input" in call and "data" in call and call["input"] != call["data"]:
+            raise RpcError(INVALID_PARAMS, 'both "input" and "data" are set and they differ')
+        payload = parse_data(call.get("input", call.get("data", "0x")), "input")
+        gas = _bounded(call, "gas", MAX_GAS)
+        value = _bounded(call, "value", MAX_VALUE)
+        return sender, to, payload, 0 if value is None else value, gas
 
     def call(self, p):
         sender, to, payload, value, gas = self._call_args(p)
         self._latest_state(p.get(1, "block", "latest")).close()
+        p.budget.check(p.method)
         result = self.chain.call(sender=sender, to=to, data=payload, value=value, gas=gas)
+        p.budget.charge(result.gas_used)
         _raise_unless_success(result, "execution failed")
         return data(result.output)
 
     def estimate_gas(self, p):
         sender, to, payload, value, gas = self._call_args(p)
-        result = self.chain.estimate_gas(sender=sender, to=to, data=payload, value=value, gas=gas)
+        self._latest_state(p.get(1, "block", "latest")).close()
+
+        def each_call(result) -> None:  # the search may run many calls: each one counts
+            p.budget.charge(result.gas_used)
+            p.budget.check(p.method)
+
+        p.budget.check(p.method)
+        result = self.chain.estimate_gas(sender=sender, to=to, data=payload, value=value, gas=gas, on_call=each_call)
         _raise_unless_success(result, "gas required exceeds allowance or execution failed")
         return quantity(result.gas_used)
 
@@ -367,11 +475,12 @@ class RpcMethods:
             if err.code == RESOURCE_NOT_FOUND:
                 return None
             raise
-        return self._render_block(number, bool(p.get(1, "fullTransactions", False)))
+        return self._render_block(number, _flag(p.get(1, "fullTransactions", False), "fullTransactions"))
 
     def get_block_by_hash(self, p):
         number = self.chain.store.block_number_of(parse_data(p.get(0, "hash"), "hash", 32))
-        return None if number is None else self._render_block(number, bool(p.get(1, "fullTransactions", False)))
+        full = _flag(p.get(1, "fullTransactions", False), "fullTransactions")
+        return None if number is None else self._render_block(number, full)
 
     def _render_block(self, number: int, full: bool):
         header = self.chain.store.header(number)
@@ -404,6 +513,8 @@ class RpcMethods:
         if not isinstance(query, dict):
             raise RpcError(INVALID_PARAMS, "eth_getLogs: the filter must be a JSON object")
         if "blockHash" in query:
+            if "fromBlock" in query or "toBlock" in query:
+                raise RpcError(INVALID_PARAMS, "eth_getLogs: blockHash excludes fromBlock and toBlock")
             number = self.chain.store.block_number_of(parse_data(query["blockHash"], "blockHash", 32))
             if number is None:
                 raise RpcError(RESOURCE_NOT_FOUND, "block not found")
@@ -411,11 +522,14 @@ class RpcMethods:
         else:
             first = self._block_number(query.get("fromBlock", "latest"))
             last = self._block_number(query.get("toBlock", "latest"))
+        if first > last:
+            raise RpcError(INVALID_PARAMS, f"eth_getLogs: fromBlock {first} is after toBlock {last}")
         if last - first >= MAX_LOG_BLOCK_RANGE:
             raise RpcError(LIMIT_EXCEEDED, f"block range too large: at most {MAX_LOG_BLOCK_RANGE} blocks")
         addresses = query.get("address")
         if addresses is not None:
-            addresses = {parse_address(a) for a in (addresses if isinstance(addresses, list) else [addresses])}
+            addresses = _bounded_list(addresses, "address", MAX_LOG_ADDRESSES)
+            addresses = {parse_address(a, f"address[{i}]") for i, a in enumerate(addresses)}
         topics = query.get("topics") or []
         if not isinstance(topics, list) or len(topics) > 4:
             raise RpcError(INVALID_PARAMS, "topics: expected an array of at most 4 entries")
@@ -424,11 +538,13 @@ class RpcMethods:
             if entry is None:
                 wanted.append(None)
             else:
-                entries = entry if isinstance(entry, list) else [entry]
+                entries = _bounded_list(entry, f"topics[{i}]", MAX_TOPIC_ALTERNATIVES)
                 wanted.append({parse_data(t, f"topics[{i}]", 32) for t in entries})
         result = []
         headers: dict[int, Any] = {}
-        for number, log_index, tx_index, tx_hash, log in self.chain.store.logs(first, last):
+        for seen, (number, log_index, tx_index, tx_hash, log) in enumerate(self.chain.store.logs(first, last)):
+            if seen % 1024 == 0:
+                p.budget.check_deadline(p.method)
             if addresses is not None and log.address not in addresses:
                 continue
             if any(w is not None and (i >= len(log.topics) or log.topics[i] not in w) for i, w in enumerate(wanted)):
@@ -444,8 +560,8 @@ class RpcMethods:
     def get_proof(self, p):
         address = parse_address(p.get(0, "address"))
         slots = p.get(1, "storageKeys")
-        if not isinstance(slots, list):
-            raise RpcError(INVALID_PARAMS, "storageKeys: expected an array")
+        if not isinstance(slots, list) or len(slots) > MAX_PROOF_KEYS:
+            raise RpcError(INVALID_PARAMS, f"storageKeys: expected an array of at most {MAX_PROOF_KEYS} keys")
         slots = [parse_slot(s, f"storageKeys[{i}]") for i, s in enumerate(slots)]
         self._latest_state(p.get(2, "block", "latest")).close()
         header, account, account_proof, storage = self.chain.prove(address, slots)

@@ -7,8 +7,13 @@
                  "baseFeePerGas": 0, "maxCodeSize": 1048576, "costTable": "<hash of the cost table>"},
       "genesis": {"timestamp": 0, "extraData": "0x"},
       "accounts": {"0x<address>": {"balance": "1000", "nonce": 0, "code": "0x<wasm>", "storage": {"0x..": "0x.."}}},
-      "builtins": {"0x0000000000000000000000000000000000000001": "ecrecover", ...}
+      "builtins": {"0x0000000000000000000000000000000000000001": "ecrecover", ...},
+      "txpool": {"maxTransactions": 100000, "maxBytes": 134217728, "maxQueuedPerSender": 64, "maxQueued": 1024,
+                 "queuedLifetime": 10800, "minTip": 0, "priceBump": 10}
     }
+
+"txpool" is optional, and so is each of its fields: the node's admission policy
+(chain/pool.py has the defaults), which node flags override.
 
 Numbers may be JSON integers, decimal strings or 0x-hex strings. Every problem is a
 `SpecError` naming the field, never a KeyError.
@@ -53,6 +58,7 @@ class ChainSpec:
     extra_data: bytes
     accounts: dict[bytes, GenesisAccount]
     builtins: dict[bytes, str]
+    txpool: dict[str, int | float] = field(default_factory=dict)  # PoolLimits fields
     raw: dict = field(default_factory=dict, compare=False)
 
     def to_json(self) -> str:
@@ -148,7 +154,32 @@ def parse_spec(data: dict) -> ChainSpec:
     return ChainSpec(name=name, engine=engine, params=params,
                      timestamp=_int(genesis.get("timestamp", 0), "genesis.timestamp"),
                      extra_data=_hex(genesis.get("extraData", "0x"), "genesis.extraData"),
-                     accounts=accounts, builtins=builtins, raw=data)
+                     accounts=accounts, builtins=builtins,
+                     txpool=_parse_txpool(_object(data.get("txpool", {}), "txpool")), raw=data)
+
+
+# "txpool" field -> (PoolLimits field, smallest allowed value)
+_TXPOOL_FIELDS = {"maxTransactions": ("max_transactions", 1), "maxBytes": ("max_bytes", 1),
+                  "maxQueuedPerSender": ("max_queued_per_sender", 1), "maxQueued": ("max_queued", 1),
+                  "minTip": ("min_tip", 0), "priceBump": ("price_bump", 0)}
+
+
+def _parse_txpool(section: dict) -> dict[str, int | float]:
+    unknown = set(section) - set(_TXPOOL_FIELDS) - {"queuedLifetime"}
+    if unknown:
+        raise SpecError(f"txpool: unknown field(s) {', '.join(sorted(unknown))}")
+    limits: dict[str, int | float] = {}
+    for name, (field_name, least) in _TXPOOL_FIELDS.items():
+        if name in section:
+            limits[field_name] = _int(section[name], f"txpool.{name}")
+            if limits[field_name] < least:
+                raise SpecError(f"txpool.{name}: must be at least {least}")
+    if "queuedLifetime" in section:
+        lifetime = section["queuedLifetime"]
+        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not lifetime > 0:
+            raise SpecError("txpool.queuedLifetime: expected a positive number of seconds")
+        limits["queued_lifetime"] = float(lifetime)
+    return limits
 
 
 def _parse_engine(engine: dict) -> EngineSpec:

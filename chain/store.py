@@ -10,6 +10,8 @@ Keys: numbers are 8-byte big-endian so that lmdb's byte order is numeric order.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 from dataclasses import dataclass
 from typing import Iterator
@@ -32,6 +34,48 @@ def _u64(n: int) -> bytes:
 
 class StoreError(RuntimeError):
     """The database is missing, not initialised, or inconsistent."""
+
+
+class DatadirLocked(StoreError):
+    """Another process has the datadir open for writing."""
+
+
+LOCK_FILE = "node.lock"
+
+
+class DatadirLock:
+    """One writer per datadir: an advisory lock (flock) on `LOCK_FILE`, held while open.
+
+    lmdb's own lock file does not exclude a second process, since lmdb is multi-process
+    by design; two nodes writing one datadir would serve each other stale state. The
+    kernel releases a flock when its process dies, SIGKILL included, so a crash never
+    leaves a stale lock. The file holds the holder's PID, for the error message only.
+    """
+
+    def __init__(self, datadir: str):
+        self.path = os.path.join(datadir, LOCK_FILE)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(self._fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise StoreError(f"cannot lock {self.path}: {err.strerror}") from None
+            raise DatadirLocked(f"datadir {datadir} is locked by process {self._holder()}") from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def _holder(self) -> str:
+        try:
+            with open(self.path, encoding="ascii") as f:
+                return f.read().strip() or "(unknown)"
+        except (OSError, UnicodeDecodeError):
+            return "(unknown)"
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = -1
 
 
 @dataclass(frozen=True)
@@ -106,17 +150,27 @@ class Store:
     """The node's database (a directory holding an lmdb environment)."""
 
     def __init__(self, path: str, *, map_size: int = 1 << 34, readonly: bool = False):
+        """Open (creating) the database; a writer first takes the datadir lock, readers
+        (the node's own helper processes) do not."""
         os.makedirs(path, exist_ok=True)
+        self._lock = None if readonly else DatadirLock(path)
         try:
             self.env = lmdb.open(path, map_size=map_size, max_dbs=len(_DATABASES), readonly=readonly,
                                  max_readers=256)
         except lmdb.Error as err:
+            self._release_lock()
             raise StoreError(f"cannot open the database in {path}: {err}") from None
         self.path = path
         self.dbs = {name: self.env.open_db(name.encode()) for name in _DATABASES}
 
     def close(self) -> None:
         self.env.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self)

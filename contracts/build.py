@@ -33,7 +33,7 @@ BUILT_WITH_CLANG_MAJOR = 14
 
 # The committed examples: each source gives NAME.wasm (runtime) and
 # NAME.deploy.wasm (init module).
-EXAMPLE_SOURCES = ("counter.wat", "forwarder.wat", "token.c", "workloads.c")
+EXAMPLE_SOURCES = ("counter.wat", "forwarder.wat", "spinner.wat", "token.c", "workloads.c")
 
 CLANG_HINT = "clang not found: install clang and lld (e.g. `apt-get install clang lld`) to build C contracts"
 WASM_LD_HINT = "wasm-ld not found: install lld (e.g. `apt-get install lld`) to link C contracts"

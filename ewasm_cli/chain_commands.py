@@ -6,11 +6,15 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import tempfile
 import threading
 
+from ewasm_cli.arguments import integer, port, seconds
 from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
+
+MAX_CHAIN_ID = 2**64 - 1
 
 
 def register(sub) -> None:
@@ -33,9 +37,10 @@ def register(sub) -> None:
     p = sub.add_parser("devnet", help="start a one-node development chain funding a dev key")
     p.add_argument("--datadir", metavar="DIR", help="database directory (default: a fresh temporary one)")
     p.add_argument("--dev-key", metavar="HEX", help="private key to fund (default: a generated one, printed)")
-    p.add_argument("--chain-id", type=int, default=1337)
+    p.add_argument("--chain-id", type=integer(1, MAX_CHAIN_ID), default=1337)
     p.add_argument("--engine", choices=["instant", "poa"], default="instant")
-    p.add_argument("--block-period", type=float, default=1.0, help="seconds between PoA blocks")
+    p.add_argument("--block-period", type=seconds(3600), default=1.0, metavar="S",
+                   help="seconds between PoA blocks (above 0, at most 3600; default 1)")
     _run_args(p, key=False)
     p.set_defaults(handler=cmd_devnet)
 
@@ -43,7 +48,7 @@ def register(sub) -> None:
 
 
 def _run_args(p, key: bool = True) -> None:
-    p.add_argument("--rpc-port", type=int, default=8545, metavar="P")
+    p.add_argument("--rpc-port", type=port, default=8545, metavar="P")
     p.add_argument("--rpc-host", default="127.0.0.1", metavar="HOST")
     if key:
         p.add_argument("--key", metavar="HEX", help="the node's private key (the PoA authority's key)")
@@ -52,6 +57,65 @@ def _run_args(p, key: bool = True) -> None:
                         "auto: one per core)")
     p.add_argument("--worker-mode", choices=["process", "thread"], default="process")
     p.add_argument("--quiet", action="store_true", help="do not log each block")
+    _pool_args(p.add_argument_group("transaction pool (defaults: the chain spec's \"txpool\", else geth's)"))
+    _rpc_args(p.add_argument_group("JSON-RPC limits"))
+
+
+# flag -> (PoolLimits field, type, help)
+_POOL_FLAGS = {
+    "--txpool-max-transactions": ("max_transactions", integer(1), "transactions held, pending and queued "
+                                                                 "(default 100000)"),
+    "--txpool-max-bytes": ("max_bytes", integer(1), "raw transaction bytes held (default 134217728)"),
+    "--txpool-max-queued-per-sender": ("max_queued_per_sender", integer(1),
+                                       "future-nonce transactions per sender (default 64)"),
+    "--txpool-max-queued": ("max_queued", integer(1), "future-nonce transactions in all (default 1024)"),
+    "--txpool-lifetime": ("queued_lifetime", seconds(), "seconds a queued transaction may wait (default 10800)"),
+    "--txpool-min-tip": ("min_tip", integer(0), "smallest tip per gas admitted, in wei (default 0)"),
+    "--txpool-price-bump": ("price_bump", integer(0, 1000), "percent a replacement must add (default 10)"),
+}
+
+
+def _pool_args(group) -> None:
+    for flag, (_, kind, text) in _POOL_FLAGS.items():
+        group.add_argument(flag, type=kind, metavar="N", help=text)
+
+
+def _rpc_args(group) -> None:
+    group.add_argument("--rpc-workers", type=integer(1, 64), metavar="N",
+                       help="threads for eth_call and eth_estimateGas (default 2)")
+    group.add_argument("--rpc-timeout", type=seconds(3600), metavar="S",
+                       help="seconds an execution, log or block request may take (default 5)")
+    group.add_argument("--rpc-batch-gas", type=integer(1), metavar="GAS",
+                       help="gas the calls of one request or batch may execute together (default 300000000)")
+    group.add_argument("--rpc-max-batch", type=integer(1, 100_000), metavar="N",
+                       help="requests in one batch (default 1000)")
+    group.add_argument("--rpc-max-requests", type=integer(1, 100_000), metavar="N",
+                       help="HTTP requests in progress at once (default 256)")
+
+
+def _pool_overrides(args) -> dict:
+    """The pool flags given on the command line, as PoolLimits fields."""
+    given = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, _, _) in _POOL_FLAGS.items()}
+    return {field: value for field, value in given.items() if value is not None}
+
+
+def _rpc_limits(args):
+    """RpcLimits from the RPC flags, defaults for the rest."""
+    from dataclasses import replace
+
+    from chain.rpc import EXECUTION
+    from chain.rpc_server import RpcLimits
+
+    limits = RpcLimits()
+    given = {name: value for name, value in (("batch_gas", args.rpc_batch_gas), ("max_batch", args.rpc_max_batch),
+                                             ("max_requests", args.rpc_max_requests)) if value is not None}
+    lanes = dict(limits.lanes)
+    if args.rpc_timeout is not None:
+        lanes = {name: replace(lane, timeout=args.rpc_timeout) for name, lane in lanes.items()}
+        given["batch_timeout"] = max(limits.batch_timeout, args.rpc_timeout)
+    if args.rpc_workers is not None:
+        lanes[EXECUTION] = replace(lanes[EXECUTION], workers=args.rpc_workers)
+    return replace(limits, lanes=lanes, **given)
 
 
 def _workers(text: str) -> int:
@@ -135,7 +199,8 @@ def _execution(config) -> str:
 def cmd_node_run(args) -> int:
     from chain.node import NodeConfig
     config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host, rpc_port=args.rpc_port, key=_key(args.key),
-                        workers=args.workers, worker_mode=args.worker_mode)
+                        workers=args.workers, worker_mode=args.worker_mode, pool=_pool_overrides(args),
+                        rpc=_rpc_limits(args))
     return _serve(config, args.quiet)
 
 
@@ -143,29 +208,36 @@ def cmd_devnet(args) -> int:
     from chain.blockchain import Blockchain
     from chain.keys import PrivateKey, to_checksum_address
     from chain.node import NodeConfig
-    from chain.spec import dev_spec, parse_spec
+    from chain.spec import SpecError, dev_spec, parse_spec
+    from chain.store import StoreError
     key = _key(args.dev_key) if args.dev_key else PrivateKey.generate()
     datadir = args.datadir or tempfile.mkdtemp(prefix="ewasm-devnet-")
     spec = parse_spec(dev_spec(key.address, chain_id=args.chain_id, engine=args.engine,
                                block_period=args.block_period))
-    from chain.spec import SpecError
-    try:
-        Blockchain.initialize(datadir, spec).close()
-    except SpecError as err:
-        raise CommandError(str(err), EXIT_REFUSED) from None
     banner = (f"devnet in {datadir}\ndev account {to_checksum_address(key.address)}"
               + ("" if args.dev_key else f"\ndev key     0x{key.secret.hex()}  (generated; pass --dev-key to reuse)"))
     config = NodeConfig(datadir=datadir, rpc_host=args.rpc_host, rpc_port=args.rpc_port, key=key,
-                        workers=args.workers, worker_mode=args.worker_mode)
-    return _serve(config, args.quiet, banner)
+                        workers=args.workers, worker_mode=args.worker_mode, pool=_pool_overrides(args),
+                        rpc=_rpc_limits(args))
+    try:
+        Blockchain.initialize(datadir, spec).close()
+        return _serve(config, args.quiet, banner)
+    except (SpecError, StoreError) as err:
+        failure = CommandError(str(err), EXIT_REFUSED)
+    except CommandError as err:
+        failure = err
+    if not args.datadir:  # a devnet that never ran leaves no directory behind
+        shutil.rmtree(datadir, ignore_errors=True)
+    raise failure
 
 
 # -- the demo -------------------------------------------------------------------------
 def register_demo(sub) -> None:
     p = sub.add_parser("demo-chain", help="devnet demo: deploy the token, stream signed transfers, check balances")
-    p.add_argument("--transfers", type=int, default=2000, help="how many token transfers to send (default 2000)")
-    p.add_argument("--recipients", type=int, default=50)
-    p.add_argument("--rpc-port", type=int, default=0, help="default: a free port")
+    p.add_argument("--transfers", type=integer(1, 1_000_000), default=2000,
+                   help="how many token transfers to send (default 2000)")
+    p.add_argument("--recipients", type=integer(1, 100_000), default=50)
+    p.add_argument("--rpc-port", type=port, default=0, help="default: a free port")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_demo_chain)
 
@@ -186,8 +258,6 @@ def cmd_demo_chain(args) -> int:
     from chain.spec import dev_spec, parse_spec
     from chain.transactions import contract_address, sign_scoped_transaction
 
-    if args.transfers < 1 or args.recipients < 1:
-        raise CommandError("--transfers and --recipients must be positive", EXIT_USAGE)
     console = Console(stderr=args.json)
     deployer = Path(__file__).resolve().parents[1] / "contracts" / "examples" / "token.deploy.wasm"
     try:

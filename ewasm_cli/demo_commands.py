@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 import metering
+from ewasm_cli.arguments import integer
 
 SAMPLE = """(module
   (memory (export "memory") 1)
@@ -25,7 +26,8 @@ SAMPLE = """(module
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="meter a sample contract, run it and print its gas")
-    p.add_argument("--n", type=int, default=100_000, help="loop count of the sample (default 100000)")
+    p.add_argument("--n", type=integer(0, 100_000_000), default=100_000,
+                   help="loop count of the sample (default 100000, at most 100000000)")
     p.set_defaults(handler=cmd_demo)
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import metering
+from ewasm_cli.arguments import integer
 from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
 from metering.costs import CostTableError
 
@@ -23,8 +24,10 @@ def register(sub) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     p.add_argument("--costs", metavar="F", help="cost table JSON (default: the built-in table)")
-    p.add_argument("--max-memory-pages", type=int, help="memory limit in 64 KiB pages (default: from the cost table)")
-    p.add_argument("--stack-limit", type=int, help="stack limit in value slots (default: from the cost table)")
+    p.add_argument("--max-memory-pages", type=integer(0, 65536), metavar="PAGES",
+                   help="memory limit in 64 KiB pages, 0 to 65536 (default: from the cost table)")
+    p.add_argument("--stack-limit", type=integer(1, 2**31 - 1), metavar="SLOTS",
+                   help="stack limit in value slots (default: from the cost table)")
     _profile_args(p)
     p.add_argument("--json", action="store_true", help="print a summary as JSON")
     p.set_defaults(handler=cmd_meter)

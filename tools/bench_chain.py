@@ -42,7 +42,7 @@ from chain.conflicts import conflict_components, schedule  # noqa: E402
 from chain.executor import execute_serial  # noqa: E402
 from chain.parallel import ParallelExecutor  # noqa: E402
 from chain.keys import PrivateKey  # noqa: E402
-from chain.pool import TransactionPool  # noqa: E402
+from chain.pool import PoolLimits, TransactionPool  # noqa: E402
 from chain.spec import parse_spec  # noqa: E402
 from chain.transactions import decode_transaction, sign_scoped_transaction  # noqa: E402
 
@@ -98,7 +98,7 @@ def run_pipeline(raws: list[bytes], keys, tokens, block_size: int, workers: int 
         if workers > 1:
             chain.executor = ParallelExecutor(chain.store, workers, mode)
             chain.executor.warm_up()  # start the workers outside the timing
-        pool = TransactionPool(chain.params, max_size=len(raws) + 1, max_future_per_sender=len(raws) + 1)
+        pool = TransactionPool(chain.params, PoolLimits(max_transactions=len(raws) + 1))
         stages = {"decode + recover": 0.0, "pool": 0.0, "build": 0.0}
         timings: dict[str, float] = {}
         clock = time.perf_counter

@@ -38,6 +38,15 @@ TRANSFER = bytes.fromhex("a9059cbb")
 BALANCE_OF = bytes.fromhex("70a08231")
 FORWARDER_RUNTIME = (REPO / "contracts" / "examples" / "forwarder.wasm").read_bytes()
 FORWARDER_COUNT_SLOT = bytes(32)  # the forwarder's call counter (see forwarder.wat)
+SPINNER_RUNTIME = (REPO / "contracts" / "examples" / "spinner.wasm").read_bytes()
+SPINNER = bytes.fromhex("5917e4") + bytes(17)
+SPIN, HOST_SPIN = "0x00", "0x01"  # spinner.wat's calldata: a pure wasm loop, or one through a host function
+
+
+def with_spinner(spec: dict) -> dict:
+    """`spec` with the spinner contract (it burns all its gas) at SPINNER in genesis."""
+    spec["accounts"]["0x" + SPINNER.hex()] = {"balance": "0", "nonce": 1, "code": "0x" + SPINNER_RUNTIME.hex()}
+    return spec
 
 
 def forward_data(target: bytes, data: bytes = b"") -> bytes:

@@ -98,3 +98,28 @@ def test_eth_account_signed_deployment_creates_the_token_at_the_ethereum_address
     result = chain.call(sender=sender, to=created, data=BALANCE_OF + sender.rjust(32, b"\x00"))
     assert result.status == "SUCCESS" and int.from_bytes(result.output, "big") == 10**24
     chain.close()
+
+
+def test_the_block_context_holds_the_hashes_of_the_last_256_blocks_as_the_store_has_them(tmp_path):
+    key = PrivateKey.generate()
+    chain = make_chain(tmp_path, [key.address])
+    for nonce in range(3):
+        chain.build_block([transfer(key, nonce)], PROPOSER)
+    hashes = chain.context(PROPOSER).block_hashes
+    assert hashes == {n: chain.store.header(n).hash for n in range(4)}
+    chain.close()
+    reopened = Blockchain.open(str(tmp_path / "db"))
+    assert reopened.context(PROPOSER).block_hashes == hashes
+    reopened.close()
+
+
+def test_the_hash_window_slides_past_256_blocks():
+    from chain.blocks import Header
+
+    chain = Blockchain.__new__(Blockchain)
+    chain._recent_hashes = {n: bytes([n % 256]) * 32 for n in range(44, 300)}
+    header = Header(shard_id=0, number=300, parent_hash=bytes(32), timestamp=0, proposer=bytes(20),
+                    state_root=bytes(32), transactions_root=bytes(32), receipts_root=bytes(32),
+                    outgoing_receipts_root=bytes(32), validator_set_hash=bytes(32), gas_limit=1, gas_used=0)
+    window = chain._advance_recent_hashes(header)
+    assert sorted(window) == list(range(45, 301)) and window[300] == header.hash

@@ -37,6 +37,10 @@ def test_a_parity_style_spec_parses_with_numbers_in_any_notation():
     ({"accounts": {"0x1234": {}}}, "expected 20 bytes"),
     ({"accounts": {ADDRESS: {"balance": -1}}}, "negative"),
     ({"accounts": {ADDRESS: {"code": "0xzz"}}}, "not valid hex"),
+    ({"txpool": {"maxQueued": 0}}, "txpool.maxQueued: must be at least 1"),
+    ({"txpool": {"maxQueud": 5}}, "txpool: unknown field"),
+    ({"txpool": {"queuedLifetime": 0}}, "txpool.queuedLifetime"),
+    ({"txpool": {"minTip": -1}}, "txpool.minTip: must not be negative"),
 ])
 def test_every_spec_error_names_the_field(change, message):
     with pytest.raises(SpecError, match=message):
@@ -53,3 +57,20 @@ def test_load_spec_reports_unreadable_and_invalid_files(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(dev_spec(b"\x01" * 20)))
     assert load_spec(str(good)).accounts[b"\x01" * 20].balance == 10**24
+
+
+def test_the_txpool_section_sets_the_pools_limits_and_flags_override_it(tmp_path):
+    from chain.blockchain import Blockchain
+    from chain.node import Node, NodeConfig
+
+    data = spec(txpool={"maxQueuedPerSender": 8, "maxQueued": "0x100", "queuedLifetime": 60, "minTip": 1})
+    assert parse_spec(data).txpool == {"max_queued_per_sender": 8, "max_queued": 256, "min_tip": 1,
+                                       "queued_lifetime": 60.0}
+    Blockchain.initialize(str(tmp_path / "db"), parse_spec(data)).close()
+    node = Node(NodeConfig(datadir=str(tmp_path / "db"), rpc_port=0, pool={"max_queued": 99}))
+    try:
+        limits = node.pool.limits
+        assert (limits.max_queued_per_sender, limits.max_queued, limits.min_tip) == (8, 99, 1)
+        assert limits.max_transactions == 100_000  # the default
+    finally:
+        node.chain.close()

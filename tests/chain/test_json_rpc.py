@@ -17,7 +17,7 @@ from chain.node import Node, NodeConfig
 from chain.proofs import verify_account_proof
 from chain.spec import dev_spec, parse_spec
 
-from chain_fixtures import CHAIN_ID, TOKEN_DEPLOYER, token_slot
+from chain_fixtures import CHAIN_ID, SPIN, SPINNER, TOKEN_DEPLOYER, token_slot, with_spinner
 
 ERC20_ABI = [
     {"type": "function", "name": "transfer", "stateMutability": "nonpayable",
@@ -40,7 +40,8 @@ def dev():
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, dev):
     datadir = str(tmp_path_factory.mktemp("rpc") / "db")
-    Blockchain.initialize(datadir, parse_spec(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))).close()
+    spec = with_spinner(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))
+    Blockchain.initialize(datadir, parse_spec(spec)).close()
     node = Node(NodeConfig(datadir=datadir, rpc_port=0))
     node.start()
     yield node
@@ -58,7 +59,8 @@ def post(node, body: bytes | str):
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
 
@@ -200,3 +202,188 @@ def test_latest_state_queries_never_fail_while_blocks_are_committed(node, dev):
         for reader in readers:
             reader.join()
     assert errors == []
+
+
+# -- hostile requests -----------------------------------------------------------------
+def strict_json(raw: bytes):
+    return json.loads(raw, parse_constant=lambda name: pytest.fail(f"{name} in a response"))
+
+
+@pytest.mark.parametrize("body, code", [
+    (b"[" * 100_000, -32700),  # nesting as deep as the parser goes: this killed the process
+    (b"1" * 5000, -32700),  # an integer Python will not convert
+    (b'{"jsonrpc": "2.0", "id": NaN, "method": "eth_chainId"}', -32700),
+    (b'{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": [Infinity]}', -32700),
+    (b"\xff\xfe\xfa", -32700),
+    (b'{"jsonrpc": "2.0", "id": [1], "method": "eth_chainId"}', -32600),
+    (b'{"jsonrpc": "2.0", "id": 1e999, "method": "eth_chainId"}', -32600),
+    (b'{"jsonrpc": "2.0", "id": 9007199254740993, "method": "eth_chainId"}', -32600),
+    (b'{"jsonrpc": "2.0", "id": "' + b"x" * 257 + b'", "method": "eth_chainId"}', -32600),
+    (b'{"jsonrpc": "2.0", "id": true, "method": "eth_chainId"}', -32600),
+])
+def test_malformed_json_and_invalid_ids_get_json_rpc_errors_with_id_null_never_http_500(node, body, code):
+    request = urllib.request.Request(f"http://127.0.0.1:{node.rpc.port}/", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:  # raises on any HTTP error status
+        answer = strict_json(response.read())
+    assert answer["id"] is None and answer["error"]["code"] == code and answer["error"]["message"]
+    assert rpc(node, "eth_chainId")["result"] == hex(CHAIN_ID)
+
+
+@pytest.mark.parametrize("method, params, fragment", [
+    ("eth_call", [{"to": "0x" + "11" * 20, "value": hex(2**128)}, "latest"], "value: 340282366920938463463374607431768211456 is above"),
+    ("eth_call", [{"to": "0x" + "11" * 20, "gas": hex(2**64)}, "latest"], "gas: 18446744073709551616 is above"),
+    ("eth_estimateGas", [{"to": "0x" + "11" * 20, "value": "0x" + "f" * 64}], "value:"),
+    ("eth_call", [{"to": "0x" + "11" * 20, "data": "0x00", "input": "0x01"}], "differ"),
+    ("eth_feeHistory", [[1], "latest", []], "blockCount"),
+    ("eth_feeHistory", [-1, "latest", []], "blockCount: expected 0 to 1024"),
+    ("eth_feeHistory", ["0x401", "latest", []], "blockCount: expected 0 to 1024"),
+    ("eth_feeHistory", [True, "latest"], "blockCount"),
+    ("eth_feeHistory", ["0x2", "latest", [50, 10]], "rising"),
+    ("eth_feeHistory", ["0x2", "latest", "x"], "rewardPercentiles"),
+    ("eth_getBlockByNumber", ["latest", "yes"], "fullTransactions"),
+    ("eth_getLogs", [{"fromBlock": "0x1", "toBlock": "0x0"}], "after toBlock"),
+    ("eth_getLogs", [{"blockHash": "0x" + "00" * 32, "fromBlock": "0x0"}], "excludes"),
+    ("eth_getLogs", [{"address": ["0x" + "11" * 20] * 1001}], "at most 1000"),
+    ("eth_getProof", ["0x" + "11" * 20, ["0x0"] * 1025, "latest"], "at most 1024 keys"),
+    ("eth_getBalance", ["0x" + "11" * 20, {"requireCanonical": True}], "block"),
+    ("eth_getBalance", ["0x" + "11" * 20 + "\n"], "address"),
+])
+def test_parameters_out_of_range_are_the_callers_error_not_an_internal_one(node, method, params, fragment):
+    answer = rpc(node, method, *params)
+    assert answer["error"]["code"] == -32602, answer
+    assert fragment in answer["error"]["message"]
+
+
+def test_a_value_above_128_bits_fails_the_range_check_before_any_balance_check(node):
+    poor = "0x" + "42" * 20
+    answer = rpc(node, "eth_estimateGas", {"from": poor, "to": "0x" + "11" * 20, "value": hex(2**128)})
+    assert answer["error"]["code"] == -32602 and "value" in answer["error"]["message"]
+
+
+def test_fee_history_takes_a_plain_count_and_shapes_the_rewards_by_the_percentiles(node):
+    history = rpc(node, "eth_feeHistory", 2, "latest", [25, 75])["result"]
+    assert len(history["baseFeePerGas"]) == len(history["gasUsedRatio"]) + 1
+    assert all(len(rewards) == 2 for rewards in history["reward"])
+    assert "reward" not in rpc(node, "eth_feeHistory", "0x1", "latest")["result"]
+
+
+def test_notifications_get_no_answer_and_invalid_ones_still_get_an_error(node):
+    assert post(node, '{"jsonrpc": "2.0", "method": "eth_chainId"}') == (204, None)
+    status, answer = post(node, json.dumps([{"jsonrpc": "2.0", "method": "eth_chainId"},
+                                            {"jsonrpc": "2.0", "method": 7}]))
+    assert [a["error"]["code"] for a in answer] == [-32600]
+
+
+def test_a_client_that_drops_mid_body_is_one_debug_line_not_a_traceback(node, caplog):
+    import logging
+    import socket
+
+    caplog.set_level(logging.DEBUG)
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", node.rpc.port)) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{\"jsonrpc\"")
+    with socket.create_connection(("127.0.0.1", node.rpc.port)) as sock:  # and a malformed HTTP body
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        sock.recv(1000)
+    deadline = time.time() + 5
+    while time.time() < deadline and sum("went away" in r.getMessage() for r in caplog.records) < 20:
+        time.sleep(0.05)
+    assert sum("went away" in r.getMessage() for r in caplog.records) == 20
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+    assert rpc(node, "eth_chainId")["result"] == hex(CHAIN_ID)
+
+
+def test_a_batch_of_calls_that_burn_all_their_gas_stops_at_its_gas_budget_and_never_stalls_eth_chain_id(node):
+    """The attack: 1,000 eth_calls that loop until out of gas, in one batch. Each call may
+    use the block gas limit (30M); the batch may use 300M in all, so ten run and the rest
+    are refused, while cheap requests are answered meanwhile."""
+    import threading
+
+    call = {"to": "0x" + SPINNER.hex(), "data": SPIN}
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "eth_call", "params": [call, "latest"]} for i in range(1000)]
+    answers, latencies = [], []
+    heavy = threading.Thread(target=lambda: answers.extend(post(node, json.dumps(batch))[1]))
+    heavy.start()
+    while heavy.is_alive():
+        started = time.perf_counter()
+        assert rpc(node, "eth_chainId")["result"] == hex(CHAIN_ID)
+        latencies.append(time.perf_counter() - started)
+    heavy.join()
+    codes = [a["error"]["code"] for a in answers]
+    assert codes.count(-32000) == 10 and codes.count(-32005) == 990
+    assert "OUT_OF_GAS" in answers[0]["error"]["message"] and "gas budget" in answers[-1]["error"]["message"]
+    assert max(latencies) < 1.0
+
+
+def test_future_nonce_spam_from_an_unfunded_key_is_refused_past_its_queue_with_its_own_error(node):
+    from chain.keys import PrivateKey
+    from chain.transactions import sign_scoped_transaction
+
+    key = PrivateKey.generate()
+    queued_before = int(rpc(node, "txpool_status")["result"]["queued"], 16)
+    raws = [sign_scoped_transaction(key, chain_id=CHAIN_ID, nonce=nonce, gas_limit=21_000, to=b"\x22" * 20,
+                                    scope=[key.address, b"\x22" * 20], max_fee_per_gas=0, max_priority_fee_per_gas=0)
+            for nonce in range(1, 66)]
+    status, answers = post(node, json.dumps([{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
+                                              "params": ["0x" + raw.hex()]} for i, raw in enumerate(raws)]))
+    assert all("result" in a for a in answers[:64])
+    assert answers[64]["error"]["code"] == -32003
+    assert answers[64]["error"]["message"].startswith("too many queued transactions: sender 0x")
+    assert "send nonce 0 first" in answers[64]["error"]["message"]
+    status = rpc(node, "txpool_status")["result"]
+    assert int(status["queued"], 16) == queued_before + 64
+
+
+def test_an_execution_request_past_its_time_limit_is_answered_with_a_timeout(tmp_path, dev):
+    from chain.rpc_lanes import LaneLimits
+    from chain.rpc_server import RpcLimits
+
+    from chain_fixtures import HOST_SPIN
+
+    datadir = str(tmp_path / "db")
+    Blockchain.initialize(datadir, parse_spec(with_spinner(dev_spec(bytes.fromhex(dev.address[2:]),
+                                                                    chain_id=CHAIN_ID)))).close()
+    limits = RpcLimits(lanes={**RpcLimits().lanes, "execution": LaneLimits(workers=1, queue=0, timeout=0.3)})
+    slow = Node(NodeConfig(datadir=datadir, rpc_port=0, rpc=limits))
+    slow.start()
+    try:
+        started = time.monotonic()
+        answer = rpc(slow, "eth_call", {"to": "0x" + SPINNER.hex(), "data": HOST_SPIN, "gas": hex(3_000_000)})
+        assert answer["error"]["code"] == -32005 and answer["error"]["message"] == "eth_call: timed out after 0.3 s"
+        assert time.monotonic() - started < 2
+        busy = rpc(slow, "eth_call", {"to": "0x" + SPINNER.hex(), "data": SPIN})  # the worker is still spinning
+        assert busy["error"]["code"] == -32005 and "server busy" in busy["error"]["message"]
+        assert rpc(slow, "eth_chainId")["result"] == hex(CHAIN_ID)
+    finally:
+        slow.stop()
+
+
+def test_slow_clients_hold_only_their_share_of_the_server_and_only_for_the_body_timeout(tmp_path, dev):
+    import socket
+
+    from chain.rpc_server import RpcLimits
+
+    datadir = str(tmp_path / "db")
+    Blockchain.initialize(datadir, parse_spec(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))).close()
+    guarded = Node(NodeConfig(datadir=datadir, rpc_port=0, rpc=RpcLimits(max_requests_per_client=2,
+                                                                        body_timeout=0.5)))
+    guarded.start()
+    slow = []
+    try:
+        for _ in range(2):  # bodies that never finish arriving
+            sock = socket.create_connection(("127.0.0.1", guarded.rpc.port))
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            slow.append(sock)
+        time.sleep(0.1)
+        answer = rpc(guarded, "eth_chainId")
+        assert answer["error"]["code"] == -32005 and "from this client (at most 2)" in answer["error"]["message"]
+        for sock in slow:
+            sock.settimeout(5)
+            assert sock.recv(100).startswith(b"HTTP/1.1 408")
+        assert rpc(guarded, "eth_chainId")["result"] == hex(CHAIN_ID)
+    finally:
+        for sock in slow:
+            sock.close()
+        guarded.stop()

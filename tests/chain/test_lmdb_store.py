@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from chain.blocks import Block, Header
 from chain.commitment import EMPTY
 from chain.receipts import Log, Receipt
 from chain.state import Account, BlockState, StateChanges
-from chain.store import Store, StoreError
+from chain.store import DatadirLocked, Store, StoreError
+
+from chain_fixtures import REPO
 
 A, B = b"\xaa" * 20, b"\xbb" * 20
 SLOT = b"\x01" * 32
@@ -80,3 +86,16 @@ def test_block_state_reports_only_real_changes_and_deletes_emptied_entries(tmp_p
     assert set(changes.accounts) == {B}
     assert changes.storage == {(A, SLOT): None}
     assert list(changes.code.values()) == [b"\x00asm"]
+
+
+def test_a_datadir_has_one_writer_and_the_refusal_names_the_holder(tmp_path):
+    path = str(tmp_path / "db")
+    store = Store(path)
+    with pytest.raises(DatadirLocked, match=f"datadir {path} is locked by process {os.getpid()}$"):
+        Store(path)
+    # The node's own helper processes only read, and take no lock (lmdb allows one open per process).
+    reader = subprocess.run([sys.executable, "-c", f"from chain.store import Store; Store({path!r}, readonly=True)"],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert reader.returncode == 0, reader.stderr
+    store.close()
+    Store(path).close()  # closing released it

@@ -216,3 +216,61 @@ def test_helper_processes_do_not_outlive_a_node_killed_with_sigkill(tmp_path):
     while any(map(_alive, helpers)) and time.time() < deadline:
         time.sleep(0.1)
     assert not any(map(_alive, helpers)), "helper processes outlived their node"
+
+
+def test_a_second_node_on_a_datadir_exits_at_once_with_status_1_naming_the_first(tmp_path):
+    datadir, key = tmp_path / "dev", PrivateKey.generate().secret.hex()
+    first, _, port = start_devnet(datadir, "--dev-key", key)
+    try:
+        started = time.time()
+        second = subprocess.run([sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(datadir),
+                                 "--rpc-port", "0"], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and time.time() - started < 30
+        assert second.stderr.strip().splitlines()[-1] == f"error: datadir {datadir} is locked by process {first.pid}"
+        assert _rpc(port, "eth_chainId") == hex(CHAIN_ID)  # the first one never noticed
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    # SIGKILL leaves no stale lock: the kernel drops a dead process's flock.
+    again, _, port = start_devnet(datadir, "--dev-key", key)
+    try:
+        assert _rpc(port, "eth_chainId") == hex(CHAIN_ID)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["devnet", "--rpc-port", "70000"], "--rpc-port: expected a TCP port from 0 to 65535, got 70000"),
+    (["devnet", "--engine", "poa", "--block-period", "0"], "--block-period: expected seconds above 0"),
+    (["devnet", "--chain-id", "-1"], "--chain-id: expected a whole number from 1"),
+    (["devnet", "--txpool-max-queued", "0"], "--txpool-max-queued: expected a whole number of at least 1"),
+    (["devnet", "--rpc-timeout", "inf"], "--rpc-timeout: expected seconds above 0"),
+    (["demo", "--n", "-3"], "--n: expected a whole number from 0 to 100000000, got -3"),
+    (["meter", "x.wat", "-o", "y.wasm", "--max-memory-pages", "-1"], "--max-memory-pages: expected a whole number"),
+])
+def test_out_of_range_flags_are_usage_errors_that_say_the_range_and_write_nothing(tmp_path, capsys, argv, fragment):
+    datadir = tmp_path / "never"
+    if argv[0] == "devnet":
+        argv = [*argv, "--datadir", str(datadir)]
+    assert main(argv) == 2
+    assert fragment in capsys.readouterr().err
+    assert not datadir.exists()
+
+
+def test_the_pool_and_rpc_flags_document_the_defaults_the_node_uses():
+    from chain.pool import PoolLimits
+    from chain.rpc_server import RpcLimits
+    from ewasm_cli.chain_commands import _POOL_FLAGS
+
+    for flag, (field, _, text) in _POOL_FLAGS.items():
+        default = getattr(PoolLimits(), field)
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        assert f"(default {shown})" in text, flag
+    limits, lane = RpcLimits(), RpcLimits().lanes["execution"]
+    help_text = " ".join(subprocess.run([sys.executable, "-m", "ewasm_cli", "node", "run", "--help"], cwd=REPO,
+                                        capture_output=True, text=True).stdout.split())
+    for fragment in (f"eth_estimateGas (default {lane.workers})", f"may take (default {lane.timeout:g})",
+                     f"together (default {limits.batch_gas})", f"batch (default {limits.max_batch})",
+                     f"at once (default {limits.max_requests})"):
+        assert fragment in help_text, fragment

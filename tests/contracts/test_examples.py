@@ -11,6 +11,7 @@ from eth_abi import decode, encode
 from eth_hash.auto import keccak
 
 from contracts import EXAMPLES_DIR, load_example
+from contracts.build import EXAMPLE_SOURCES
 
 MASK64 = (1 << 64) - 1
 TOKEN_SUPPLY = 10**24
@@ -54,9 +55,9 @@ def has_start_section(wasm: bytes) -> bool:
 
 
 def test_every_example_source_has_both_committed_binaries():
-    assert COMMITTED == sorted(
-        f"{stem}{suffix}" for stem in ("counter", "forwarder", "token", "workloads") for suffix in (".wasm", ".deploy.wasm")
-    )
+    stems = [source.rsplit(".", 1)[0] for source in EXAMPLE_SOURCES]
+    assert stems == ["counter", "forwarder", "spinner", "token", "workloads"]
+    assert COMMITTED == sorted(f"{stem}{suffix}" for stem in stems for suffix in (".wasm", ".deploy.wasm"))
 
 
 @pytest.mark.parametrize("name", COMMITTED)
