@@ -103,8 +103,8 @@ def _rpc_limits(args):
     """RpcLimits from the RPC flags, defaults for the rest."""
     from dataclasses import replace
 
-    from chain.rpc import EXECUTION
-    from chain.rpc_server import RpcLimits
+    from chain.rpc.methods import EXECUTION
+    from chain.rpc.server import RpcLimits
 
     limits = RpcLimits()
     given = {name: value for name, value in (("batch_gas", args.rpc_batch_gas), ("max_batch", args.rpc_max_batch),
@@ -132,7 +132,7 @@ def _workers(text: str) -> int:
 
 
 def _key(text: str | None):
-    from chain.keys import PrivateKey
+    from chain.core.keys import PrivateKey
     if text is None:
         return None
     try:
@@ -142,9 +142,9 @@ def _key(text: str | None):
 
 
 def cmd_node_init(args) -> int:
-    from chain.blockchain import Blockchain
-    from chain.spec import SpecError, load_spec
-    from chain.store import StoreError
+    from chain.core.spec import SpecError, load_spec
+    from chain.ledger.blockchain import Blockchain
+    from chain.state.store import StoreError
     try:
         spec = load_spec(args.spec)
         chain = Blockchain.initialize(args.datadir, spec)
@@ -161,9 +161,9 @@ def cmd_node_init(args) -> int:
 
 
 def _serve(config, quiet: bool, banner: str = "") -> int:
-    from chain.node import Node
-    from chain.parallel import HelperFailed
-    from chain.store import StoreError
+    from chain.execution.helpers import HelperFailed
+    from chain.node.node import Node
+    from chain.state.store import StoreError
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(message)s")
     try:
         node = Node(config)
@@ -197,7 +197,7 @@ def _execution(config) -> str:
 
 
 def cmd_node_run(args) -> int:
-    from chain.node import NodeConfig
+    from chain.node.config import NodeConfig
     config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host, rpc_port=args.rpc_port, key=_key(args.key),
                         workers=args.workers, worker_mode=args.worker_mode, pool=_pool_overrides(args),
                         rpc=_rpc_limits(args))
@@ -205,11 +205,11 @@ def cmd_node_run(args) -> int:
 
 
 def cmd_devnet(args) -> int:
-    from chain.blockchain import Blockchain
-    from chain.keys import PrivateKey, to_checksum_address
-    from chain.node import NodeConfig
-    from chain.spec import SpecError, dev_spec, parse_spec
-    from chain.store import StoreError
+    from chain.core.keys import PrivateKey, to_checksum_address
+    from chain.core.spec import SpecError, dev_spec, parse_spec
+    from chain.ledger.blockchain import Blockchain
+    from chain.node.config import NodeConfig
+    from chain.state.store import StoreError
     key = _key(args.dev_key) if args.dev_key else PrivateKey.generate()
     datadir = args.datadir or tempfile.mkdtemp(prefix="ewasm-devnet-")
     spec = parse_spec(dev_spec(key.address, chain_id=args.chain_id, engine=args.engine,
@@ -246,22 +246,23 @@ def cmd_demo_chain(args) -> int:
     """Start a devnet node, deploy the token through JSON-RPC, stream transfers, verify."""
     import time
     import urllib.request
-    from pathlib import Path
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from chain.blockchain import Blockchain
-    from chain.keys import PrivateKey
-    from chain.node import Node, NodeConfig
-    from chain.spec import dev_spec, parse_spec
-    from chain.transactions import contract_address, sign_scoped_transaction
+    from chain.core.keys import PrivateKey
+    from chain.core.spec import dev_spec, parse_spec
+    from chain.ledger.blockchain import Blockchain
+    from chain.node.config import NodeConfig
+    from chain.node.node import Node
+    from chain.tx.signing import sign_scoped_transaction
+    from contracts.token import balance_of_data, deployer_code, transfer_data
+    from ewasm_runtime.hashing import create_address
 
     console = Console(stderr=args.json)
-    deployer = Path(__file__).resolve().parents[1] / "contracts" / "examples" / "token.deploy.wasm"
     try:
-        init_code = deployer.read_bytes()
+        init_code = deployer_code()
     except OSError as err:
         raise CommandError(f"cannot read the token contract: {err}", EXIT_REFUSED) from None
     key = PrivateKey.generate()
@@ -296,7 +297,7 @@ def cmd_demo_chain(args) -> int:
 
     try:
         chain_id = int(call("eth_chainId"), 16)
-        token = contract_address(key.address, 0)
+        token = create_address(key.address, 0)
         deploy = sign_scoped_transaction(key, chain_id=chain_id, nonce=0, gas_limit=5_000_000, to=None,
                                          data=init_code, scope=[key.address, token], max_fee_per_gas=1,
                                          max_priority_fee_per_gas=1)
@@ -308,7 +309,7 @@ def cmd_demo_chain(args) -> int:
         recipients = [bytes([0xEE]) + i.to_bytes(19, "big") for i in range(1, args.recipients + 1)]
         raws = []
         for i in range(args.transfers):
-            data = bytes.fromhex("a9059cbb") + recipients[i % len(recipients)].rjust(32, b"\0") + (7).to_bytes(32, "big")
+            data = transfer_data(recipients[i % len(recipients)], 7)
             raws.append(sign_scoped_transaction(key, chain_id=chain_id, nonce=1 + i, gas_limit=100_000, to=token,
                                                 data=data, scope=[key.address, token], max_fee_per_gas=1,
                                                 max_priority_fee_per_gas=1))
@@ -350,7 +351,7 @@ def cmd_demo_chain(args) -> int:
         console.print(table)
 
         def balance_of(holder: bytes) -> int:
-            data = "0x70a08231" + holder.rjust(32, b"\0").hex()
+            data = "0x" + balance_of_data(holder).hex()
             return int(call("eth_call", {"to": "0x" + token.hex(), "data": data}, "latest"), 16)
 
         received = sum(balance_of(r) for r in recipients)

@@ -37,35 +37,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from chain.blockchain import Blockchain  # noqa: E402
-from chain.conflicts import conflict_components, schedule  # noqa: E402
-from chain.executor import execute_serial  # noqa: E402
-from chain.parallel import ParallelExecutor  # noqa: E402
-from chain.keys import PrivateKey  # noqa: E402
-from chain.pool import PoolLimits, TransactionPool  # noqa: E402
-from chain.spec import parse_spec  # noqa: E402
-from chain.transactions import decode_transaction, sign_scoped_transaction  # noqa: E402
+from chain.ledger.blockchain import Blockchain  # noqa: E402
+from chain.execution.conflicts import conflict_components, schedule  # noqa: E402
+from chain.execution.serial import execute_serial  # noqa: E402
+from chain.execution.parallel import ParallelExecutor  # noqa: E402
+from chain.core.keys import PrivateKey  # noqa: E402
+from chain.txpool.policy import PoolLimits  # noqa: E402
+from chain.txpool.pool import TransactionPool  # noqa: E402
+from chain.core.spec import parse_spec  # noqa: E402
+from chain.tx.codec import decode_transaction  # noqa: E402
+from chain.tx.signing import sign_scoped_transaction  # noqa: E402
+from contracts.token import genesis_entry, transfer_data  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-TOKEN_RUNTIME = (REPO / "contracts" / "examples" / "token.wasm").read_bytes()
 CHAIN_ID = 1337
 PROPOSER = b"\x0c" * 20
 console = Console()
 
 
-def token_slot(holder: bytes) -> bytes:
-    return b"\x01" + bytes(11) + holder
-
-
-def transfer_data(to: bytes, amount: int) -> bytes:
-    return bytes.fromhex("a9059cbb") + to.rjust(32, b"\x00") + amount.to_bytes(32, "big")
-
-
 def spec(keys, tokens) -> dict:
     accounts = {"0x" + k.address.hex(): {"balance": str(10**21)} for k in keys}
     for token in tokens:
-        accounts["0x" + token.hex()] = {"nonce": 1, "code": "0x" + TOKEN_RUNTIME.hex(), "storage": {
-            "0x" + token_slot(k.address).hex(): "0x" + (10**9).to_bytes(32, "big").hex() for k in keys}}
+        accounts["0x" + token.hex()] = genesis_entry({k.address: 10**9 for k in keys})
     return {"name": "bench", "engine": {"instant": {}}, "params": {"chainId": CHAIN_ID, "gasLimit": 10**9},
             "accounts": accounts}
 
@@ -211,8 +204,8 @@ def cmd_throughput(args) -> dict:
 def _split_helper(conn, store_path: str) -> None:
     """One process of the ideal split: it holds its share before the clock starts and
     runs it when told."""
-    from chain.executor import run_share
-    from chain.store import Store
+    from chain.execution.serial import run_share
+    from chain.state.store import Store
     store = Store(store_path, readonly=True)
     while (message := conn.recv()) is not None:
         txs, components, context, params = message

@@ -44,8 +44,8 @@ from eth_account import Account  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from chain.keys import PrivateKey, to_checksum_address  # noqa: E402
-from chain.transactions import sign_scoped_transaction  # noqa: E402
+from chain.core.keys import PrivateKey, to_checksum_address  # noqa: E402
+from chain.tx.signing import sign_scoped_transaction  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPINNER_RUNTIME = (REPO / "contracts" / "examples" / "spinner.wasm").read_bytes()

@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from ewasm_runtime import MemoryState, Message, Runtime, Status, execute, keccak256  # noqa: E402
+from ewasm_runtime import MemoryState, Message, Runtime, Status, execute  # noqa: E402
 from ewasm_runtime import capi  # noqa: E402
+from contracts.token import balance_of_data, transfer_data  # noqa: E402
 
 SENDER = bytes.fromhex("5e4de70000000000000000000000000000000001")
 EMPTY_ADDR = bytes.fromhex("00000000000000000000000000000000000e4717")
@@ -81,10 +82,6 @@ WAT_TOKEN = r"""
     (call $finish (i32.const 384) (i32.const 32))))
 """
 EMPTY = '(module (memory (export "memory") 1) (func (export "main")))'
-
-
-def abi_address(addr: bytes) -> bytes:
-    return bytes(12) + addr
 
 
 def setup(runtime: Runtime):
@@ -218,12 +215,11 @@ def main(argv=None) -> int:
     runtime = Runtime(metering=True)
     state, token, token_name = setup(runtime)
     recipients = [bytes([0x70, i]) + bytes(18) for i in range(16)]
-    transfers = [Message(SENDER, token, bytes.fromhex("a9059cbb") + abi_address(r) + (1).to_bytes(32, "big"),
-                         gas=200_000) for r in recipients]
+    transfers = [Message(SENDER, token, transfer_data(r, 1), gas=200_000) for r in recipients]
     check = execute(transfers[0], state, runtime=runtime)
     if check.status is not Status.SUCCESS or len(check.logs) != 1:
         raise SystemExit(f"the transfer does not work: {check.status} {check.error}")
-    balance_of = Message(SENDER, token, keccak256(b"balanceOf(address)")[:4] + abi_address(SENDER), gas=200_000)
+    balance_of = Message(SENDER, token, balance_of_data(SENDER), gas=200_000)
     empty = Message(SENDER, EMPTY_ADDR, b"", gas=200_000)
     counter = iter(range(10**12))
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from chain.params import ChainParams
+from chain.core.params import ChainParams
+from contracts.token import deployer_code, genesis_entry
 
 CHAIN_ID = 1337
 
@@ -32,10 +33,7 @@ def sign(account, **fields) -> bytes:
 
 # -- chains with the token contract -------------------------------------------------
 REPO = Path(__file__).resolve().parents[2]
-TOKEN_RUNTIME = (REPO / "contracts" / "examples" / "token.wasm").read_bytes()
-TOKEN_DEPLOYER = (REPO / "contracts" / "examples" / "token.deploy.wasm").read_bytes()
-TRANSFER = bytes.fromhex("a9059cbb")
-BALANCE_OF = bytes.fromhex("70a08231")
+TOKEN_DEPLOYER = deployer_code()
 FORWARDER_RUNTIME = (REPO / "contracts" / "examples" / "forwarder.wasm").read_bytes()
 FORWARDER_COUNT_SLOT = bytes(32)  # the forwarder's call counter (see forwarder.wat)
 SPINNER_RUNTIME = (REPO / "contracts" / "examples" / "spinner.wasm").read_bytes()
@@ -54,15 +52,6 @@ def forward_data(target: bytes, data: bytes = b"") -> bytes:
     return target + data
 
 
-def token_slot(holder: bytes) -> bytes:
-    """The token contract's storage key of a holder's balance (see token.c)."""
-    return b"\x01" + bytes(11) + holder
-
-
-def transfer_data(to: bytes, amount: int) -> bytes:
-    return TRANSFER + to.rjust(32, b"\x00") + amount.to_bytes(32, "big")
-
-
 def token_spec(senders: list[bytes], tokens: list[bytes], *, chain_id: int = CHAIN_ID, tokens_each: int = 10**6,
                engine: dict | None = None, forwarders: list[bytes] | None = None) -> dict:
     """A chain spec with funded senders and token contracts in genesis, each sender
@@ -75,9 +64,7 @@ def token_spec(senders: list[bytes], tokens: list[bytes], *, chain_id: int = CHA
     forwarders = forwarders or []
     holders = [*senders, *forwarders]
     for token in tokens:
-        accounts["0x" + token.hex()] = {
-            "balance": "0", "nonce": 1, "code": "0x" + TOKEN_RUNTIME.hex(),
-            "storage": {"0x" + token_slot(s).hex(): "0x" + tokens_each.to_bytes(32, "big").hex() for s in holders}}
+        accounts["0x" + token.hex()] = genesis_entry({holder: tokens_each for holder in holders})
     for forwarder in forwarders:
         accounts["0x" + forwarder.hex()] = {"balance": "0", "nonce": 1, "code": "0x" + FORWARDER_RUNTIME.hex()}
     return {"name": "test", "engine": engine or {"instant": {}},

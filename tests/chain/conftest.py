@@ -2,9 +2,9 @@
 
 import pytest
 
-from chain_fixtures import account, params  # noqa: F401  (pytest fixtures)
-
 import ewasm_runtime
+
+from chain_fixtures import account, params  # noqa: F401  (pytest fixtures)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -126,8 +126,8 @@ def test_a_transfer_logs_transfer_from_sender_to_recipient():
 
 
 def test_the_token_constructor_leaves_the_storage_layout_the_benchmark_loads():
-    from pyrevm import EVM
     from eth_abi import encode
+    from pyrevm import EVM
 
     token = compile_contract("token")
     evm = EVM(spec_id="Cancun")

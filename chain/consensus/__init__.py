@@ -1,0 +1,1 @@
+"""Consensus: the engine interface, and one folder per engine."""

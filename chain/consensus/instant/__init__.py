@@ -1,0 +1,1 @@
+"""The instant engine (one node, development)."""

@@ -1,0 +1,230 @@
+"""The chain spec: a JSON file in the spirit of Parity's chain spec.
+
+    {
+      "name": "ewasm-dev",
+      "engine": {"instant": {}}            or  {"poa": {"authority": "0x..", "blockPeriod": 1.0}},
+      "params": {"chainId": 1337, "shardId": 0, "gasLimit": 30000000, "maxTransactionSize": 131072,
+                 "baseFeePerGas": 0, "maxCodeSize": 1048576, "costTable": "<hash of the cost table>"},
+      "genesis": {"timestamp": 0, "extraData": "0x"},
+      "accounts": {"0x<address>": {"balance": "1000", "nonce": 0, "code": "0x<wasm>", "storage": {"0x..": "0x.."}}},
+      "builtins": {"0x0000000000000000000000000000000000000001": "ecrecover", ...},
+      "txpool": {"maxTransactions": 100000, "maxBytes": 134217728, "maxQueuedPerSender": 64, "maxQueued": 1024,
+                 "queuedLifetime": 10800, "minTip": 0, "priceBump": 10}
+    }
+
+"txpool" is optional, and so is each of its fields: the node's admission policy
+(chain/txpool/policy.py has the defaults), which node flags override.
+
+Numbers may be JSON integers, decimal strings or 0x-hex strings. Every problem is a
+`SpecError` naming the field, never a KeyError.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from chain.core.params import ChainParams
+
+
+class SpecError(ValueError):
+    """The chain spec is malformed; the message names the offending field."""
+
+
+@dataclass(frozen=True)
+class GenesisAccount:
+    balance: int = 0
+    nonce: int = 0
+    code: bytes = b""
+    storage: dict[bytes, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Which consensus engine runs the chain, and its settings."""
+
+    name: str  # "instant" or "poa"
+    authority: bytes | None = None  # the single PoA signer
+    block_period: float = 1.0
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    name: str
+    engine: EngineSpec
+    params: ChainParams
+    timestamp: int
+    extra_data: bytes
+    accounts: dict[bytes, GenesisAccount]
+    builtins: dict[bytes, str]
+    txpool: dict[str, int | float] = field(default_factory=dict)  # PoolLimits fields
+    raw: dict = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, indent=2, sort_keys=True)
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise SpecError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = int(value, 16) if value[:2].lower() == "0x" else int(value, 10)
+        except ValueError:
+            raise SpecError(f"{where}: {value!r} is not a number") from None
+    else:
+        raise SpecError(f"{where}: expected a number, got {type(value).__name__}")
+    if result < 0:
+        raise SpecError(f"{where}: must not be negative")
+    return result
+
+
+def _hex(value: Any, where: str, length: int | None = None) -> bytes:
+    if not isinstance(value, str) or value[:2].lower() != "0x":
+        raise SpecError(f"{where}: expected a 0x-prefixed hex string")
+    try:
+        data = bytes.fromhex(value[2:])
+    except ValueError:
+        raise SpecError(f"{where}: {value!r} is not valid hex") from None
+    if length is not None and len(data) != length:
+        raise SpecError(f"{where}: expected {length} bytes, got {len(data)}")
+    return data
+
+
+def _object(value: Any, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise SpecError(f"{where}: expected an object")
+    return value
+
+
+def parse_spec(data: dict) -> ChainSpec:
+    """Validate a decoded chain spec."""
+    data = _object(data, "spec")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise SpecError("name: expected a non-empty string")
+    engine = _parse_engine(_object(data.get("engine"), "engine"))
+    p = _object(data.get("params", {}), "params")
+    known = {"chainId", "shardId", "gasLimit", "maxTransactionSize", "baseFeePerGas", "maxCodeSize", "costTable"}
+    unknown = set(p) - known
+    if unknown:
+        raise SpecError(f"params: unknown field(s) {', '.join(sorted(unknown))}")
+    if "chainId" not in p:
+        raise SpecError("params.chainId: required")
+    defaults = ChainParams()
+    cost_table = p.get("costTable", "")
+    if not isinstance(cost_table, str):
+        raise SpecError("params.costTable: expected the cost table's hash as a hex string")
+    params = ChainParams(
+        chain_id=_int(p["chainId"], "params.chainId"),
+        shard_id=_int(p.get("shardId", 0), "params.shardId"),
+        block_gas_limit=_int(p.get("gasLimit", defaults.block_gas_limit), "params.gasLimit"),
+        max_transaction_size=_int(p.get("maxTransactionSize", defaults.max_transaction_size),
+                                  "params.maxTransactionSize"),
+        base_fee_per_gas=_int(p.get("baseFeePerGas", 0), "params.baseFeePerGas"),
+        max_code_size=_int(p.get("maxCodeSize", defaults.max_code_size), "params.maxCodeSize"),
+        cost_table_hash=cost_table.removeprefix("0x"),
+        block_period=engine.block_period,
+    )
+    if params.block_gas_limit < 21_000:
+        raise SpecError("params.gasLimit: must be at least 21000")
+    genesis = _object(data.get("genesis", {}), "genesis")
+    accounts = {}
+    for address_text, entry in _object(data.get("accounts", {}), "accounts").items():
+        where = f"accounts.{address_text}"
+        address = _hex(address_text, where, 20)
+        entry = _object(entry, where)
+        storage = {_hex(k, f"{where}.storage key", 32): _hex(v, f"{where}.storage value", 32)
+                   for k, v in _object(entry.get("storage", {}), f"{where}.storage").items()}
+        accounts[address] = GenesisAccount(
+            balance=_int(entry.get("balance", 0), f"{where}.balance"),
+            nonce=_int(entry.get("nonce", 0), f"{where}.nonce"),
+            code=_hex(entry.get("code", "0x"), f"{where}.code"),
+            storage=storage)
+    builtins = {}
+    for address_text, builtin in _object(data.get("builtins", {}), "builtins").items():
+        if isinstance(builtin, dict):
+            builtin = builtin.get("name")
+        if not isinstance(builtin, str):
+            raise SpecError(f"builtins.{address_text}: expected a precompile name")
+        builtins[_hex(address_text, f"builtins.{address_text}", 20)] = builtin
+    return ChainSpec(name=name, engine=engine, params=params,
+                     timestamp=_int(genesis.get("timestamp", 0), "genesis.timestamp"),
+                     extra_data=_hex(genesis.get("extraData", "0x"), "genesis.extraData"),
+                     accounts=accounts, builtins=builtins,
+                     txpool=_parse_txpool(_object(data.get("txpool", {}), "txpool")), raw=data)
+
+
+# "txpool" field -> (PoolLimits field, smallest allowed value)
+_TXPOOL_FIELDS = {"maxTransactions": ("max_transactions", 1), "maxBytes": ("max_bytes", 1),
+                  "maxQueuedPerSender": ("max_queued_per_sender", 1), "maxQueued": ("max_queued", 1),
+                  "minTip": ("min_tip", 0), "priceBump": ("price_bump", 0)}
+
+
+def _parse_txpool(section: dict) -> dict[str, int | float]:
+    unknown = set(section) - set(_TXPOOL_FIELDS) - {"queuedLifetime"}
+    if unknown:
+        raise SpecError(f"txpool: unknown field(s) {', '.join(sorted(unknown))}")
+    limits: dict[str, int | float] = {}
+    for name, (field_name, least) in _TXPOOL_FIELDS.items():
+        if name in section:
+            limits[field_name] = _int(section[name], f"txpool.{name}")
+            if limits[field_name] < least:
+                raise SpecError(f"txpool.{name}: must be at least {least}")
+    if "queuedLifetime" in section:
+        lifetime = section["queuedLifetime"]
+        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not lifetime > 0:
+            raise SpecError("txpool.queuedLifetime: expected a positive number of seconds")
+        limits["queued_lifetime"] = float(lifetime)
+    return limits
+
+
+def _parse_engine(engine: dict) -> EngineSpec:
+    if len(engine) != 1:
+        raise SpecError('engine: expected exactly one engine, e.g. {"instant": {}} or {"poa": {...}}')
+    (name, settings), = engine.items()
+    settings = _object(settings, f"engine.{name}")
+    settings = settings.get("params", settings)  # Parity nests engine settings under "params"
+    if name == "instant":
+        return EngineSpec("instant", block_period=0.0)
+    if name == "poa":
+        if "authority" not in settings:
+            raise SpecError("engine.poa.authority: required (the address of the single signer)")
+        period = settings.get("blockPeriod", 1.0)
+        if isinstance(period, bool) or not isinstance(period, (int, float)) or not 0 < period <= 3600:
+            raise SpecError("engine.poa.blockPeriod: expected seconds between 0 and 3600")
+        return EngineSpec("poa", authority=_hex(settings["authority"], "engine.poa.authority", 20),
+                          block_period=float(period))
+    raise SpecError(f"engine: unknown engine {name!r} (known: instant, poa)")
+
+
+def load_spec(path: str) -> ChainSpec:
+    """Read and validate a chain spec file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as err:
+        raise SpecError(f"cannot read {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise SpecError(f"{path} is not valid JSON: {err}") from None
+    return parse_spec(data)
+
+
+def dev_spec(funded: bytes, *, chain_id: int = 1337, engine: str = "instant", authority: bytes | None = None,
+             block_period: float = 1.0, balance: int = 10**24, cost_table: str = "") -> dict:
+    """The spec of a one-node development chain whose genesis funds `funded`."""
+    engine_json = {"instant": {}} if engine == "instant" else \
+        {"poa": {"authority": "0x" + (authority or funded).hex(), "blockPeriod": block_period}}
+    return {
+        "name": "ewasm-devnet",
+        "engine": engine_json,
+        "params": {"chainId": chain_id, "gasLimit": 30_000_000, "costTable": cost_table},
+        "genesis": {"timestamp": 0},
+        "accounts": {"0x" + funded.hex(): {"balance": str(balance)}},
+        "builtins": {"0x" + (1).to_bytes(20, "big").hex(): "ecrecover", "0x" + (2).to_bytes(20, "big").hex(): "sha256",
+                     "0x" + (3).to_bytes(20, "big").hex(): "ripemd160", "0x" + (4).to_bytes(20, "big").hex(): "identity",
+                     "0x" + (9).to_bytes(20, "big").hex(): "keccak256"},
+    }

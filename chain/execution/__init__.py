@@ -1,0 +1,1 @@
+"""Block execution: the serial reference and the parallel executor with its helpers."""

@@ -1,0 +1,148 @@
+"""Block execution: the serial reference.
+
+A block runs in block order against the committed state (a lmdb snapshot). Each
+transaction is checked against the state it meets (nonce, balance); one that fails is
+left out of the block with the reason. Fees go to a pot during the block and to the
+proposer after the last transaction (see state.FEE_POT), so fee payment never makes two
+transactions conflict. `run_share` runs part of a block on its own state overlay: the
+parallel executor (parallel.py) builds a block from such shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ewasm_runtime
+from chain.core.params import ChainParams
+from chain.core.receipts import STATUS_FAILURE, STATUS_SUCCESS, Log, Receipt
+from chain.state.account import Account, StateReader
+from chain.state.overlay import FEE_POT, BlockState, StateChanges
+from chain.tx.errors import InvalidTransaction
+from chain.tx.transaction import Transaction
+from chain.tx.validation import validate_against_state
+from ewasm_runtime import Environment, Message, Status
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """What a block's transactions see of the block (the VM's environment)."""
+
+    number: int
+    timestamp: int
+    proposer: bytes
+    gas_limit: int
+    block_hashes: dict[int, bytes] = field(default_factory=dict)
+
+    def environment(self) -> Environment:
+        return Environment(coinbase=FEE_POT, number=self.number, timestamp=self.timestamp,
+                           gas_limit=self.gas_limit, block_hashes=self.block_hashes)
+
+
+@dataclass
+class Outcome:
+    """One included transaction's result, before block-level numbering."""
+
+    index: int  # position in the proposed transaction list
+    status: int
+    gas_used: int
+    logs: tuple[Log, ...]
+    contract_address: bytes
+    output: bytes
+    error: str
+    fee: int
+
+
+@dataclass
+class BlockExecution:
+    """A block's execution: included transactions with receipts, exclusions, state writes."""
+
+    included: list[Transaction]
+    receipts: list[Receipt]
+    excluded: list[tuple[Transaction, InvalidTransaction]]
+    changes: StateChanges
+    gas_used: int
+    fees: int
+
+
+def apply_transaction(state: BlockState, tx: Transaction, env: Environment, params: ChainParams,
+                      index: int) -> Outcome:
+    """Run one transaction on `state`; InvalidTransaction if it cannot be included."""
+    validate_against_state(tx, state)
+    price = tx.effective_gas_price(params.base_fee_per_gas)
+    scope = None if tx.scope == (b"",) else tx.scope
+    message = Message(sender=tx.sender, to=tx.to, data=tx.data, value=tx.value, gas=tx.gas_limit,
+                      gas_price=price, origin=tx.sender, scope=scope)
+    fees_before = state.fees
+    try:
+        result = ewasm_runtime.execute(message, state, env)
+    except ewasm_runtime.InvalidTransaction as err:
+        raise InvalidTransaction(str(err)) from None
+    logs = tuple(Log(log.address, tuple(log.topics), log.data) for log in result.logs)
+    return Outcome(index=index, status=STATUS_SUCCESS if result.status is Status.SUCCESS else STATUS_FAILURE,
+                   gas_used=result.gas_used, logs=logs, contract_address=result.created_address or b"",
+                   output=result.output, error="" if result.status is Status.SUCCESS else
+                   (result.status.value + (f": {result.error}" if result.error else "")),
+                   fee=state.fees - fees_before)
+
+
+def _run_in_order(state: BlockState, txs: list[tuple[int, Transaction]], env: Environment,
+                  params: ChainParams) -> tuple[list[Outcome], list[tuple[int, InvalidTransaction]]]:
+    outcomes, excluded = [], []
+    for index, tx in txs:
+        try:
+            outcomes.append(apply_transaction(state, tx, env, params, index))
+        except InvalidTransaction as err:
+            excluded.append((index, err))
+    return outcomes, excluded
+
+
+def finish_block(base: StateReader, txs: list[Transaction], outcomes: list[Outcome],
+                 excluded: list[tuple[int, InvalidTransaction]], changes: StateChanges, fees: int,
+                 context: BlockContext) -> BlockExecution:
+    """Number the receipts in block order and credit the fees to the proposer.
+
+    `outcomes` and `excluded` may come from several shares in any order: their indices
+    place them.
+    """
+    outcomes.sort(key=lambda o: o.index)
+    excluded.sort(key=lambda e: e[0])
+    if fees:
+        proposer = context.proposer
+        account = changes.accounts.get(proposer, ...)
+        if account is ...:
+            account = base.get_account(proposer)
+        elif account is None:
+            account = Account()
+        changes.accounts[proposer] = Account(account.nonce, account.balance + fees, account.code_hash)
+    receipts, cumulative = [], 0
+    for o in outcomes:
+        cumulative += o.gas_used
+        receipts.append(Receipt(o.status, o.gas_used, cumulative, o.logs, o.contract_address, o.output, o.error, o.fee))
+    return BlockExecution(included=[txs[o.index] for o in outcomes], receipts=receipts,
+                          excluded=[(txs[i], err) for i, err in excluded], changes=changes,
+                          gas_used=cumulative, fees=fees)
+
+
+def execute_serial(base: StateReader, txs: list[Transaction], context: BlockContext,
+                   params: ChainParams) -> BlockExecution:
+    """The reference: every transaction in block order on one state."""
+    state = BlockState(base)
+    outcomes, excluded = _run_in_order(state, list(enumerate(txs)), context.environment(), params)
+    return finish_block(base, txs, outcomes, excluded, state.changes(), state.fees, context)
+
+
+def run_share(base: StateReader, txs: list[Transaction], components: list[list[int]],
+              context: BlockContext, params: ChainParams):
+    """Run some conflict-free components of a block, each in block order, on one overlay.
+
+    Returns (outcomes, excluded, changes, fees); components touch disjoint state, so
+    shares run against the same snapshot merge without conflict.
+    """
+    state = BlockState(base)
+    env = context.environment()
+    outcomes, excluded = [], []
+    for component in components:
+        o, e = _run_in_order(state, [(i, txs[i]) for i in component], env, params)
+        outcomes += o
+        excluded += e
+    return outcomes, excluded, state.changes(), state.fees

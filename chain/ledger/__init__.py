@@ -1,0 +1,1 @@
+"""The node's chain: genesis, block building and the read queries over it."""

@@ -1,0 +1,230 @@
+"""The chain of one node: the store, the state commitment and block production.
+
+Follow a transaction from here: `build_block` takes the pool's transactions, executes
+them (chain/execution/serial.py), updates the Merkle commitment from the block's
+changed keys (chain/state/commitment.py), assembles the header (chain/core/blocks.py)
+and commits everything in one lmdb write transaction (chain/state/store.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import ewasm_runtime
+from chain.core.blocks import Block, Header, transactions_root, validator_set_hash
+from chain.core.merkle import EMPTY, list_root
+from chain.core.params import ChainParams
+from chain.core.spec import ChainSpec, SpecError, parse_spec
+from chain.execution.parallel import ParallelExecutor
+from chain.execution.serial import BlockContext, BlockExecution, execute_serial
+from chain.ledger.genesis import SPEC_KEY, make_genesis
+from chain.state.account import account_key, storage_key
+from chain.state.commitment import MerkleTree
+from chain.state.overlay import BlockState
+from chain.state.store import Snapshot, Store, StoreError
+from chain.tx.transaction import Transaction
+from ewasm_runtime import Message
+
+
+@dataclass
+class CallResult:
+    """The outcome of eth_call / eth_estimateGas."""
+
+    status: str
+    gas_used: int
+    output: bytes
+    error: str
+
+
+class Blockchain:
+    """One node's chain. Thread-safe: block production and proofs hold `lock`."""
+
+    def __init__(self, store: Store, spec: ChainSpec, *, executor: ParallelExecutor | None = None):
+        self.store = store
+        self.spec = spec
+        self.params: ChainParams = spec.params
+        self.lock = threading.RLock()
+        self.executor = executor
+        self._head = store.header(store.head_number())
+        self._recent_hashes = self._load_recent_hashes(self._head)
+        with store.snapshot() as snapshot:
+            # The commitment lives in memory; it is rebuilt from the flat state at start and
+            # must reproduce the head's state root, or the database is inconsistent.
+            self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
+        if self.tree.root != self._head.state_root:
+            raise StoreError(f"state root mismatch at block {self._head.number}: the database is inconsistent")
+
+    # -- opening ------------------------------------------------------------------
+    @classmethod
+    def initialize(cls, datadir: str, spec: ChainSpec) -> "Blockchain":
+        """Create a new database with the spec's genesis block (or open the one there, if
+        it was made from the same spec)."""
+        store = Store(datadir)
+        try:
+            if store.head_number() is not None:
+                existing = store.get_meta(SPEC_KEY)
+                if existing is None or json.loads(existing) != spec.raw:
+                    raise SpecError(f"{datadir} already holds a chain with a different spec")
+            else:
+                genesis = make_genesis(spec)
+                store.commit_block(Block(genesis.header), [], [], genesis.changes,
+                                   extra_meta={SPEC_KEY: json.dumps(spec.raw, sort_keys=True).encode()})
+            return cls(store, spec)
+        except BaseException:
+            store.close()
+            raise
+
+    @classmethod
+    def open(cls, datadir: str, **kwargs) -> "Blockchain":
+        """Open an initialised database (recovering the commitment from flat state)."""
+        if not os.path.isfile(os.path.join(datadir, "data.mdb")):
+            raise StoreError(f"{datadir} holds no chain; run `ewasm node init --spec FILE --datadir {datadir}`")
+        store = Store(datadir)
+        raw = store.get_meta(SPEC_KEY)
+        if raw is None or store.head_number() is None:
+            store.close()
+            raise StoreError(f"{datadir} holds no chain; run `ewasm node init --spec FILE --datadir {datadir}`")
+        return cls(store, parse_spec(json.loads(raw)), **kwargs)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.close()
+        self.store.close()
+
+    # -- reading ------------------------------------------------------------------
+    def head(self) -> Header:
+        return self._head
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot()
+
+    def context(self, proposer: bytes, timestamp: int | None = None) -> BlockContext:
+        """The environment of the block after the head."""
+        head, hashes = self._head, self._recent_hashes  # one block's pair: both swap together
+        timestamp = max(int(time.time()) if timestamp is None else timestamp, head.timestamp)
+        return BlockContext(number=head.number + 1, timestamp=timestamp, proposer=proposer,
+                            gas_limit=self.params.block_gas_limit, block_hashes=hashes)
+
+    def _load_recent_hashes(self, head: Header) -> dict[int, bytes]:
+        """The hashes of the 256 blocks up to `head`, which the next block may ask for."""
+        return {n: (head if n == head.number else self.store.header(n)).hash
+                for n in range(max(0, head.number - 255), head.number + 1)}
+
+    def _advance_recent_hashes(self, header: Header) -> dict[int, bytes]:
+        """The window after `header`: a new dict, so that readers never see one change."""
+        hashes = {n: h for n, h in self._recent_hashes.items() if n > header.number - 256}
+        hashes[header.number] = header.hash
+        return hashes
+
+    # -- producing ----------------------------------------------------------------
+    def execute(self, snapshot: Snapshot, txs: list[Transaction], context: BlockContext) -> BlockExecution:
+        if self.executor is not None:
+            return self.executor.execute(snapshot, txs, context, self.params)
+        return execute_serial(snapshot, txs, context, self.params)
+
+    def build_block(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None,
+                    seal=None, validators: list[bytes] | None = None,
+                    timings: dict[str, float] | None = None) -> tuple[Block, BlockExecution]:
+        """Execute `txs` on the head, commit the block and return it with its execution.
+
+        `seal(header) -> bytes` signs the header (PoA); transactions that turn out invalid
+        against the state are left out and listed in the execution's `excluded`.
+        `timings`, when given, accumulates seconds per stage (execute, commitment, commit).
+        """
+        clock = time.perf_counter
+        with self.lock:
+            context = self.context(proposer, timestamp)
+            t0 = clock()
+            with self.snapshot() as snapshot:
+                if snapshot.number != self._head.number:
+                    raise StoreError("the store moved under the chain")
+                execution = self.execute(snapshot, txs, context)
+            t1 = clock()
+            state_root = self.tree.update(execution.changes.commitment_updates())
+            t2 = clock()
+            tx_hashes = [tx.hash for tx in execution.included]
+            header = Header(shard_id=self.params.shard_id, number=context.number, parent_hash=self._head.hash,
+                            timestamp=context.timestamp, proposer=proposer, state_root=state_root,
+                            transactions_root=transactions_root(tx_hashes),
+                            receipts_root=list_root([r.encode() for r in execution.receipts]),
+                            outgoing_receipts_root=EMPTY,
+                            validator_set_hash=validator_set_hash(validators or []),
+                            gas_limit=self.params.block_gas_limit, gas_used=execution.gas_used)
+            if seal is not None:
+                header = header.with_seal(seal(header))
+            block = Block(header, tuple(tx.raw for tx in execution.included))
+            try:
+                self.store.commit_block(block, tx_hashes, execution.receipts, execution.changes)
+            except BaseException:
+                # Keep memory and disk in step: rebuild the tree from what is committed.
+                with self.snapshot() as snapshot:
+                    self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
+                raise
+            self._recent_hashes = self._advance_recent_hashes(header)
+            self._head = header
+            if timings is not None:
+                t3 = clock()
+                for stage, seconds in (("execute", t1 - t0), ("commitment", t2 - t1), ("commit", t3 - t2)):
+                    timings[stage] = timings.get(stage, 0.0) + seconds
+            return block, execution
+
+    # -- calls and proofs ---------------------------------------------------------
+    def call(self, *, sender: bytes, to: bytes | None, data: bytes, value: int = 0,
+             gas: int | None = None) -> CallResult:
+        """Execute a message against the latest state and throw the changes away."""
+        gas = self.params.block_gas_limit if gas is None else min(gas, self.params.block_gas_limit)
+        context = self.context(bytes(20))
+        with self.snapshot() as snapshot:
+            state = BlockState(snapshot)
+            if value:  # like geth: a call may move value the sender does not have
+                state.add_balance(sender, value)
+            message = Message(sender=sender, to=to, data=data, value=value, gas=gas, gas_price=0, origin=sender)
+            try:
+                result = ewasm_runtime.execute(message, state, context.environment())
+            except (ewasm_runtime.InvalidTransaction, ValueError) as err:
+                return CallResult("INVALID", 0, b"", str(err))
+        return CallResult(result.status.value, result.gas_used, result.output, result.error)
+
+    def estimate_gas(self, *, on_call: Callable[[CallResult], None] | None = None, **kwargs) -> CallResult:
+        """The smallest gas limit with which the call succeeds (binary search).
+
+        `on_call(result)` sees every execution of the search, so that a caller can account
+        for the work and stop it (by raising).
+        """
+        cap = kwargs.pop("gas", None) or self.params.block_gas_limit
+
+        def attempt(gas: int) -> CallResult:
+            result = self.call(gas=gas, **kwargs)
+            if on_call is not None:
+                on_call(result)
+            return result
+
+        first = attempt(cap)
+        if first.status != "SUCCESS":
+            return first
+        low, high = first.gas_used - 1, cap  # low fails (or is below what was used), high works
+        if attempt(first.gas_used).status == "SUCCESS":
+            return CallResult("SUCCESS", first.gas_used, first.output, "")
+        while high - low > 1:
+            mid = (low + high) // 2
+            if attempt(mid).status == "SUCCESS":
+                high = mid
+            else:
+                low = mid
+        return CallResult("SUCCESS", high, first.output, "")
+
+    def prove(self, address: bytes, slots: list[bytes]):
+        """(head header, account, account proof, [(slot, value, proof)]) at the head."""
+        with self.lock:
+            header = self._head
+            with self.snapshot() as snapshot:
+                account = snapshot.get_account(address)
+                values = [snapshot.get_storage(address, slot) for slot in slots]
+            account_proof = self.tree.prove(account_key(address))
+            storage = [(slot, value, self.tree.prove(storage_key(address, slot))) for slot, value in zip(slots, values)]
+        return header, account, account_proof, storage

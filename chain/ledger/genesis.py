@@ -1,0 +1,63 @@
+"""Genesis: the state and the first block that a chain spec describes.
+
+Genesis code is metered here, with this build's cost table, exactly as a deployment
+would meter it: the chain never stores code it has not metered itself. A spec that
+names another cost table is refused, since every node must charge the same gas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import metering
+from chain.core.blocks import Header, genesis_header, validator_set_hash
+from chain.core.hashing import EMPTY_CODE_HASH, keccak256
+from chain.core.spec import ChainSpec, SpecError
+from chain.state.account import Account
+from chain.state.commitment import MerkleTree
+from chain.state.overlay import StateChanges
+
+SPEC_KEY = b"spec"  # the store's meta entry holding the spec a datadir was made from
+
+
+@dataclass(frozen=True)
+class Genesis:
+    """Block 0: its header, and the state it commits to."""
+
+    header: Header
+    changes: StateChanges
+
+
+def make_genesis(spec: ChainSpec) -> Genesis:
+    """The genesis block of `spec`; SpecError for code that does not meter, or a spec
+    that names another cost table."""
+    changes = genesis_state(spec)
+    tree = MerkleTree()
+    tree.update(changes.commitment_updates())
+    validators = [spec.engine.authority] if spec.engine.authority else []
+    header = genesis_header(shard_id=spec.params.shard_id, state_root=tree.root, timestamp=spec.timestamp,
+                            gas_limit=spec.params.block_gas_limit, validator_set_hash=validator_set_hash(validators),
+                            extra_data=spec.extra_data)
+    return Genesis(header, changes)
+
+
+def genesis_state(spec: ChainSpec) -> StateChanges:
+    """The spec's accounts as state writes, their code metered."""
+    costs = metering.load_costs()
+    if spec.params.cost_table_hash and spec.params.cost_table_hash != costs.hash:
+        raise SpecError(f"params.costTable names cost table {spec.params.cost_table_hash}, this build has {costs.hash}")
+    changes = StateChanges()
+    for address, entry in sorted(spec.accounts.items()):
+        code_hash = EMPTY_CODE_HASH
+        if entry.code:
+            try:
+                code = metering.meter(entry.code, costs=costs, profile="ewasm")
+            except ValueError as err:
+                raise SpecError(f"accounts.0x{address.hex()}.code: {err}") from None
+            code_hash = keccak256(code)
+            changes.code[code_hash] = code
+        changes.accounts[address] = Account(entry.nonce, entry.balance, code_hash)
+        for slot, value in entry.storage.items():
+            if any(value):
+                changes.storage[(address, slot)] = value
+    return changes

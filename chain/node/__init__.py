@@ -1,0 +1,1 @@
+"""A node: its configuration, and the one place that wires everything together."""

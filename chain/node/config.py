@@ -1,0 +1,21 @@
+"""What one node is told to be: datadir, ports, key, workers and limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chain.core.keys import PrivateKey
+from chain.rpc.server import RpcLimits
+
+
+@dataclass
+class NodeConfig:
+    datadir: str
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 8545
+    key: PrivateKey | None = None  # the authority's key for PoA; the proposer address otherwise
+    workers: int = 1  # >1: the parallel executor
+    worker_mode: str = "process"
+    max_block_transactions: int = 5000
+    pool: dict = field(default_factory=dict)  # PoolLimits fields that override the chain spec's
+    rpc: RpcLimits = field(default_factory=RpcLimits)

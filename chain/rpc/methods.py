@@ -1,0 +1,515 @@
+"""Ethereum JSON-RPC methods over the node (the HTTP side is in server.py).
+
+Values follow the Ethereum conventions: quantities are 0x-hex without leading zeros, data
+is 0x-hex of whole bytes. Errors use EIP-1474 codes, with the geth convention for reverts
+(code 3, the revert data in `data`), so that web3.py reports them as it does for geth.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from chain.core.blocks import Header
+from chain.core.keys import to_checksum_address
+from chain.core.params import ChainParams
+from chain.ledger.blockchain import CallResult
+from chain.rpc.budget import UNLIMITED, WorkBudget
+from chain.rpc.codec import (
+    EXECUTION_REVERTED,
+    INVALID_INPUT,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
+    RESOURCE_NOT_FOUND,
+    RESOURCE_UNAVAILABLE,
+    TRANSACTION_REJECTED,
+    RpcError,
+)
+from chain.rpc.render import render_block, render_log, render_receipt, render_transaction
+from chain.rpc.values import (
+    MAX_GAS,
+    MAX_VALUE,
+    bounded,
+    bounded_list,
+    data,
+    flag,
+    parse_address,
+    parse_data,
+    parse_quantity,
+    parse_slot,
+    quantity,
+    short,
+)
+from chain.state.store import Snapshot, Store
+from chain.tx.codec import decode_transaction
+from chain.tx.errors import InvalidTransaction
+from chain.tx.transaction import Transaction
+
+MAX_LOG_BLOCK_RANGE = 10_000
+
+
+MAX_LOGS = 10_000
+
+
+MAX_LOG_ADDRESSES = 1_000
+
+
+MAX_TOPIC_ALTERNATIVES = 1_000
+
+
+MAX_PROOF_KEYS = 1_024
+
+
+MAX_FEE_HISTORY_BLOCKS = 1_024
+
+
+MAX_REWARD_PERCENTILES = 100
+
+
+
+
+# Block tags that name the newest state (this node has one: it keeps no history).
+_NEWEST_TAGS = ("latest", "pending", "safe", "finalized")
+
+
+# Where a method runs (see lanes.py): on the event loop, or in one of the lanes.
+INLINE = "inline"
+
+
+EXECUTION = "execution"  # runs contract code
+
+
+SCAN = "scan"  # logs and proofs: work that grows with a range or a key list
+
+
+READ = "read"  # renders blocks and receipts from the store
+
+
+def _block_count(value: Any) -> int:
+    """eth_feeHistory's blockCount: a quantity (or a plain integer, as some clients send)."""
+    if type(value) is int:
+        count = value
+    else:
+        count = parse_quantity(value, "blockCount")
+    if not 0 <= count <= MAX_FEE_HISTORY_BLOCKS:
+        raise RpcError(INVALID_PARAMS, f"blockCount: expected 0 to {MAX_FEE_HISTORY_BLOCKS} blocks, got {count}")
+    return count
+
+
+def _reward_percentiles(value: Any) -> list[float]:
+    """eth_feeHistory's rewardPercentiles: rising numbers from 0 to 100."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_REWARD_PERCENTILES:
+        raise RpcError(INVALID_PARAMS, f"rewardPercentiles: expected an array of at most {MAX_REWARD_PERCENTILES} "
+                                       f"numbers")
+    previous = 0.0
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not previous <= item <= 100:
+            raise RpcError(INVALID_PARAMS, "rewardPercentiles: expected rising numbers from 0 to 100, "
+                                           f"got {short(value)}")
+        previous = item
+    return value
+
+
+@dataclass
+class _Params:
+    """Positional params with arity checking, and the request's work budget."""
+
+    method: str
+    values: list
+    budget: WorkBudget = UNLIMITED
+
+    def get(self, index: int, name: str, default: Any = ...) -> Any:
+        if index < len(self.values):
+            return self.values[index]
+        if default is ...:
+            raise RpcError(INVALID_PARAMS, f"{self.method}: missing parameter {index + 1} ({name})")
+        return default
+
+
+@dataclass(frozen=True)
+class Method:
+    """One entry of the method table."""
+
+    fn: Callable[[_Params], Any]
+    max_params: int
+    lane: str = INLINE
+
+
+class ChainReader(Protocol):
+    """What the methods read: the chain's head, state, records and queries (a Blockchain)."""
+
+    params: ChainParams
+    store: Store  # blocks, transactions, receipts and logs, read only
+
+    def head(self) -> Header: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+    def call(self, *, sender: bytes, to: bytes | None, data: bytes, value: int = 0,
+             gas: int | None = None) -> CallResult: ...
+
+    def estimate_gas(self, *, on_call: Callable[[CallResult], None] | None = None, **kwargs) -> CallResult: ...
+
+    def prove(self, address: bytes, slots: list[bytes]) -> tuple: ...
+
+
+class TransactionGateway(Protocol):
+    """Where transactions go in, and what is pending (the node: pool and consensus)."""
+
+    def submit_transaction(self, tx: Transaction) -> bytes:
+        """Admit (and, on a network, pass on) a transaction, or raise InvalidTransaction."""
+
+    def pending_nonce(self, address: bytes) -> int: ...
+
+    def pending_transaction(self, tx_hash: bytes) -> Transaction | None: ...
+
+    def pool_status(self) -> tuple[int, int]:
+        """(pending, queued) transactions in the pool."""
+
+
+class RpcMethods:
+    """The method table, over a chain to read and a gateway for transactions."""
+
+    def __init__(self, chain: ChainReader, gateway: TransactionGateway):
+        self.chain = chain
+        self.gateway = gateway
+        self.table: dict[str, Method] = {
+            "web3_clientVersion": Method(self.client_version, 0),
+            "net_version": Method(self.net_version, 0),
+            "eth_chainId": Method(self.chain_id, 0),
+            "eth_blockNumber": Method(self.block_number, 0),
+            "eth_gasPrice": Method(self.gas_price, 0),
+            "eth_maxPriorityFeePerGas": Method(self.max_priority_fee, 0),
+            "eth_syncing": Method(lambda p: False, 0),
+            "eth_accounts": Method(lambda p: [], 0),
+            "eth_getBalance": Method(self.get_balance, 2),
+            "eth_getTransactionCount": Method(self.get_transaction_count, 2),
+            "eth_getCode": Method(self.get_code, 2),
+            "eth_getStorageAt": Method(self.get_storage_at, 3),
+            "eth_sendRawTransaction": Method(self.send_raw_transaction, 1),
+            "eth_call": Method(self.call, 2, EXECUTION),
+            "eth_estimateGas": Method(self.estimate_gas, 2, EXECUTION),
+            "eth_getTransactionReceipt": Method(self.get_transaction_receipt, 1, READ),
+            "eth_getTransactionByHash": Method(self.get_transaction_by_hash, 1),
+            "eth_getBlockByNumber": Method(self.get_block_by_number, 2, READ),
+            "eth_getBlockByHash": Method(self.get_block_by_hash, 2, READ),
+            "eth_getLogs": Method(self.get_logs, 1, SCAN),
+            "eth_getProof": Method(self.get_proof, 3, SCAN),
+            "eth_feeHistory": Method(self.fee_history, 3),
+            "txpool_status": Method(self.txpool_status, 0),
+        }
+
+    def lane(self, method: str) -> str:
+        """Where `method` runs; unknown methods fail fast on the event loop."""
+        entry = self.table.get(method)
+        return INLINE if entry is None else entry.lane
+
+    def dispatch(self, method: Any, params: Any, budget: WorkBudget = UNLIMITED) -> Any:
+        """Run one method; raises RpcError for every failure the caller caused."""
+        if not isinstance(method, str):
+            raise RpcError(INVALID_REQUEST, "method must be a string")
+        entry = self.table.get(method)
+        if entry is None:
+            raise RpcError(METHOD_NOT_FOUND, f"the method {short(method)} does not exist/is not available")
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            raise RpcError(INVALID_PARAMS, f"{method}: params must be an array")
+        if len(params) > entry.max_params:
+            raise RpcError(INVALID_PARAMS, f"{method}: takes at most {entry.max_params} parameters, got {len(params)}")
+        return entry.fn(_Params(method, params, budget))
+
+    # -- simple values --------------------------------------------------------------
+    def client_version(self, p):
+        return "ewasm/0.1.0"
+
+    def net_version(self, p):
+        return str(self.chain.params.chain_id)
+
+    def chain_id(self, p):
+        return quantity(self.chain.params.chain_id)
+
+    def block_number(self, p):
+        return quantity(self.chain.head().number)
+
+    def gas_price(self, p):
+        return quantity(max(self.chain.params.base_fee_per_gas, 1))
+
+    def max_priority_fee(self, p):
+        return quantity(1)
+
+    def txpool_status(self, p):
+        """geth's txpool_status: how many transactions are runnable, and how many wait."""
+        pending, queued = self.gateway.pool_status()
+        return {"pending": quantity(pending), "queued": quantity(queued)}
+
+    def fee_history(self, p):
+        count = _block_count(p.get(0, "blockCount"))
+        head = self._block_number(p.get(1, "newestBlock"))
+        percentiles = _reward_percentiles(p.get(2, "rewardPercentiles", None))
+        count = min(count, head + 1)
+        base = self.chain.params.base_fee_per_gas
+        history = {"oldestBlock": quantity(head - count + 1), "baseFeePerGas": [quantity(base)] * (count + 1),
+                   "gasUsedRatio": [0.0] * count}
+        if percentiles:
+            history["reward"] = [[quantity(0)] * len(percentiles) for _ in range(count)]
+        return history
+
+    # -- state ----------------------------------------------------------------------
+    def _block_number(self, tag: Any) -> int:
+        head = self.chain.head().number
+        if isinstance(tag, dict):  # EIP-1898
+            if "blockHash" in tag:
+                number = self.chain.store.block_number_of(parse_data(tag["blockHash"], "blockHash", 32))
+                if number is None:
+                    raise RpcError(RESOURCE_NOT_FOUND, "block not found")
+                return number
+            tag = tag.get("blockNumber")
+        if tag in _NEWEST_TAGS:
+            return head
+        if tag == "earliest":
+            return 0
+        number = parse_quantity(tag, "block")
+        if number > head:
+            raise RpcError(RESOURCE_NOT_FOUND, f"block {number} is beyond the head {head}")
+        return number
+
+    def _latest_state(self, tag: Any):
+        """A snapshot of the latest state; this node keeps no older state.
+
+        A tag that names the newest state ("latest", "pending", ...) takes whatever the
+        snapshot holds: resolving it to a number first would race a block committed in
+        between and refuse a perfectly good request.
+        """
+        if tag in _NEWEST_TAGS or (isinstance(tag, dict) and tag.get("blockNumber") in _NEWEST_TAGS):
+            return self.chain.snapshot()
+        number = self._block_number(tag)
+        snapshot = self.chain.snapshot()
+        if number != snapshot.number:
+            snapshot.close()
+            raise RpcError(RESOURCE_UNAVAILABLE,
+                           f"state of block {number} is not available: this node keeps the latest state only "
+                           f"(block {snapshot.number})")
+        return snapshot
+
+    def get_balance(self, p):
+        address = parse_address(p.get(0, "address"))
+        with self._latest_state(p.get(1, "block", "latest")) as snap:
+            return quantity(snap.get_account(address).balance)
+
+    def get_transaction_count(self, p):
+        address = parse_address(p.get(0, "address"))
+        tag = p.get(1, "block", "latest")
+        if tag == "pending":
+            return quantity(self.gateway.pending_nonce(address))
+        with self._latest_state(tag) as snap:
+            return quantity(snap.get_account(address).nonce)
+
+    def get_code(self, p):
+        address = parse_address(p.get(0, "address"))
+        with self._latest_state(p.get(1, "block", "latest")) as snap:
+            return data(snap.get_code(address))
+
+    def get_storage_at(self, p):
+        address = parse_address(p.get(0, "address"))
+        slot = parse_slot(p.get(1, "position"), "position")
+        with self._latest_state(p.get(2, "block", "latest")) as snap:
+            return data(snap.get_storage(address, slot))
+
+    # -- transactions ---------------------------------------------------------------
+    def send_raw_transaction(self, p):
+        raw = parse_data(p.get(0, "transaction"), "transaction")
+        limit = self.chain.params.max_transaction_size
+        if len(raw) > limit:
+            raise RpcError(TRANSACTION_REJECTED, f"oversized transaction: {len(raw)} bytes, the limit is {limit}")
+        try:
+            tx = decode_transaction(raw)
+            self.gateway.submit_transaction(tx)
+        except InvalidTransaction as err:
+            raise RpcError(TRANSACTION_REJECTED, f"{err.reason}: {err}") from None
+        return data(tx.hash)
+
+    def _call_args(self, p):
+        """A call object's fields, each checked against its range (-32602 otherwise)."""
+        call = p.get(0, "transaction")
+        if not isinstance(call, dict):
+            raise RpcError(INVALID_PARAMS, f"{p.method}: the call object must be a JSON object")
+        sender = parse_address(call["from"], "from") if call.get("from") is not None else bytes(20)
+        to = parse_address(call["to"], "to") if call.get("to") is not None else None
+        if "input" in call and "data" in call and call["input"] != call["data"]:
+            raise RpcError(INVALID_PARAMS, 'both "input" and "data" are set and they differ')
+        payload = parse_data(call.get("input", call.get("data", "0x")), "input")
+        gas = bounded(call, "gas", MAX_GAS)
+        value = bounded(call, "value", MAX_VALUE)
+        return sender, to, payload, 0 if value is None else value, gas
+
+    def call(self, p):
+        sender, to, payload, value, gas = self._call_args(p)
+        self._latest_state(p.get(1, "block", "latest")).close()
+        p.budget.check(p.method)
+        result = self.chain.call(sender=sender, to=to, data=payload, value=value, gas=gas)
+        p.budget.charge(result.gas_used)
+        _raise_unless_success(result, "execution failed")
+        return data(result.output)
+
+    def estimate_gas(self, p):
+        sender, to, payload, value, gas = self._call_args(p)
+        self._latest_state(p.get(1, "block", "latest")).close()
+
+        def each_call(result) -> None:  # the search may run many calls: each one counts
+            p.budget.charge(result.gas_used)
+            p.budget.check(p.method)
+
+        p.budget.check(p.method)
+        result = self.chain.estimate_gas(sender=sender, to=to, data=payload, value=value, gas=gas, on_call=each_call)
+        _raise_unless_success(result, "gas required exceeds allowance or execution failed")
+        return quantity(result.gas_used)
+
+    def get_transaction_by_hash(self, p):
+        tx_hash = parse_data(p.get(0, "hash"), "hash", 32)
+        location = self.chain.store.transaction(tx_hash)
+        base_fee = self.chain.params.base_fee_per_gas
+        if location is None:
+            pending = self.gateway.pending_transaction(tx_hash)
+            return None if pending is None else render_transaction(pending, None, None, base_fee)
+        header = self.chain.store.header(location.block_number)
+        return render_transaction(decode_transaction(location.raw), header, location.index, base_fee)
+
+    def get_transaction_receipt(self, p):
+        tx_hash = parse_data(p.get(0, "hash"), "hash", 32)
+        location = self.chain.store.transaction(tx_hash)
+        if location is None:
+            return None
+        receipt = self.chain.store.receipt(tx_hash)
+        header = self.chain.store.header(location.block_number)
+        first_log_index = self._first_log_index(location.block_number, location.index)
+        return render_receipt(decode_transaction(location.raw), receipt, header, location.index, first_log_index,
+                              self.chain.params.base_fee_per_gas)
+
+    def _first_log_index(self, number: int, tx_index: int) -> int:
+        """The block-wide index of the first log of the block's `tx_index`-th transaction."""
+        return sum(len(self.chain.store.receipt(tx_hash).logs)
+                   for tx_hash in self.chain.store.block_tx_hashes(number)[:tx_index])
+
+    # -- blocks ---------------------------------------------------------------------
+    def get_block_by_number(self, p):
+        tag = p.get(0, "block")
+        try:
+            number = self._block_number(tag)
+        except RpcError as err:
+            if err.code == RESOURCE_NOT_FOUND:
+                return None
+            raise
+        return self._block(number, flag(p.get(1, "fullTransactions", False), "fullTransactions"))
+
+    def get_block_by_hash(self, p):
+        number = self.chain.store.block_number_of(parse_data(p.get(0, "hash"), "hash", 32))
+        full = flag(p.get(1, "fullTransactions", False), "fullTransactions")
+        return None if number is None else self._block(number, full)
+
+    def _block(self, number: int, full: bool):
+        store, base_fee = self.chain.store, self.chain.params.base_fee_per_gas
+        header = store.header(number)
+        if header is None:
+            return None
+        tx_hashes = store.block_tx_hashes(number)
+        if full:
+            txs = [render_transaction(decode_transaction(store.transaction(h).raw), header, i, base_fee)
+                   for i, h in enumerate(tx_hashes)]
+        else:
+            txs = [data(h) for h in tx_hashes]
+        logs = [log for h in tx_hashes for log in store.receipt(h).logs]
+        return render_block(header, txs, logs, base_fee)
+
+    # -- logs -----------------------------------------------------------------------
+    def get_logs(self, p):
+        query = p.get(0, "filter")
+        if not isinstance(query, dict):
+            raise RpcError(INVALID_PARAMS, "eth_getLogs: the filter must be a JSON object")
+        if "blockHash" in query:
+            if "fromBlock" in query or "toBlock" in query:
+                raise RpcError(INVALID_PARAMS, "eth_getLogs: blockHash excludes fromBlock and toBlock")
+            number = self.chain.store.block_number_of(parse_data(query["blockHash"], "blockHash", 32))
+            if number is None:
+                raise RpcError(RESOURCE_NOT_FOUND, "block not found")
+            first = last = number
+        else:
+            first_tag, last_tag = query.get("fromBlock", "latest"), query.get("toBlock", "latest")
+            if _NUMBER.fullmatch(str(first_tag)) and _NUMBER.fullmatch(str(last_tag)):
+                _check_range(parse_quantity(first_tag, "fromBlock"), parse_quantity(last_tag, "toBlock"))
+            first, last = self._block_number(first_tag), self._block_number(last_tag)
+        _check_range(first, last)
+        if last - first >= MAX_LOG_BLOCK_RANGE:
+            raise RpcError(LIMIT_EXCEEDED, f"block range too large: at most {MAX_LOG_BLOCK_RANGE} blocks")
+        addresses = query.get("address")
+        if addresses is not None:
+            addresses = bounded_list(addresses, "address", MAX_LOG_ADDRESSES)
+            addresses = {parse_address(a, f"address[{i}]") for i, a in enumerate(addresses)}
+        topics = query.get("topics") or []
+        if not isinstance(topics, list) or len(topics) > 4:
+            raise RpcError(INVALID_PARAMS, "topics: expected an array of at most 4 entries")
+        wanted = []
+        for i, entry in enumerate(topics):
+            if entry is None:
+                wanted.append(None)
+            else:
+                entries = bounded_list(entry, f"topics[{i}]", MAX_TOPIC_ALTERNATIVES)
+                wanted.append({parse_data(t, f"topics[{i}]", 32) for t in entries})
+        result = []
+        headers: dict[int, Any] = {}
+        for seen, (number, log_index, tx_index, tx_hash, log) in enumerate(self.chain.store.logs(first, last)):
+            if seen % 1024 == 0:
+                p.budget.check_deadline(p.method)
+            if addresses is not None and log.address not in addresses:
+                continue
+            if any(w is not None and (i >= len(log.topics) or log.topics[i] not in w) for i, w in enumerate(wanted)):
+                continue
+            if number not in headers:
+                headers[number] = self.chain.store.header(number)
+            result.append(render_log(log, headers[number], tx_index, tx_hash, log_index))
+            if len(result) > MAX_LOGS:
+                raise RpcError(LIMIT_EXCEEDED, f"query returned more than {MAX_LOGS} logs; narrow the range")
+        return result
+
+    # -- proofs ---------------------------------------------------------------------
+    def get_proof(self, p):
+        address = parse_address(p.get(0, "address"))
+        slots = p.get(1, "storageKeys")
+        if not isinstance(slots, list) or len(slots) > MAX_PROOF_KEYS:
+            raise RpcError(INVALID_PARAMS, f"storageKeys: expected an array of at most {MAX_PROOF_KEYS} keys")
+        slots = [parse_slot(s, f"storageKeys[{i}]") for i, s in enumerate(slots)]
+        self._latest_state(p.get(2, "block", "latest")).close()
+        header, account, account_proof, storage = self.chain.prove(address, slots)
+        return {
+            "address": to_checksum_address(address),
+            "accountProof": [data(n) for n in account_proof.encode()],
+            "balance": quantity(account.balance), "nonce": quantity(account.nonce),
+            "codeHash": data(account.code_hash),
+            "storageHash": data(header.state_root),  # one tree holds accounts and slots
+            "storageProof": [{"key": data(slot), "value": quantity(int.from_bytes(value, "big")),
+                              "proof": [data(n) for n in proof.encode()]} for slot, value, proof in storage],
+            "blockNumber": quantity(header.number), "stateRoot": data(header.state_root),
+        }
+
+
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def _check_range(first: int, last: int) -> None:
+    """An inverted range is the caller's error, whether or not its blocks exist yet."""
+    if first > last:
+        raise RpcError(INVALID_PARAMS, f"eth_getLogs: fromBlock {first} is after toBlock {last}")
+
+
+def _raise_unless_success(result, failure: str) -> None:
+    """A call's outcome as Ethereum clients report it: a revert carries its data (3), any
+    other failure says what happened (-32000)."""
+    if result.status == "REVERT":
+        raise RpcError(EXECUTION_REVERTED, "execution reverted", data(result.output))
+    if result.status != "SUCCESS":
+        raise RpcError(INVALID_INPUT, f"{failure}: {result.status}" + (f" ({result.error})" if result.error else ""))

@@ -1,0 +1,286 @@
+"""lmdb storage: flat state, blocks, transactions, receipts and logs.
+
+One lmdb environment, one named database per kind of record. Each block is committed in a
+single write transaction (keys sorted, written with putmulti), including the head pointer,
+so a node killed at any moment restarts at the last fully committed block: lmdb commits
+are atomic and durable (fsync on commit).
+
+Keys: numbers are 8-byte big-endian so that lmdb's byte order is numeric order.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import lmdb
+
+from chain.core.blocks import Block, Header
+from chain.core.hashing import EMPTY_CODE_HASH
+from chain.core.receipts import Log, Receipt
+from chain.state.account import EMPTY_ACCOUNT, ZERO_WORD, Account, account_key, storage_key
+from chain.state.overlay import StateChanges
+
+_DATABASES = ("meta", "accounts", "storage", "code", "headers", "block_hashes", "block_txs", "txs",
+              "receipts", "logs", "consensus")
+_HEAD = b"head"
+
+
+def _u64(n: int) -> bytes:
+    return n.to_bytes(8, "big")
+
+
+class StoreError(RuntimeError):
+    """The database is missing, not initialised, or inconsistent."""
+
+
+class DatadirLocked(StoreError):
+    """Another process has the datadir open for writing."""
+
+
+LOCK_FILE = "node.lock"
+
+
+class DatadirLock:
+    """One writer per datadir: an advisory lock (flock) on `LOCK_FILE`, held while open.
+
+    lmdb's own lock file does not exclude a second process, since lmdb is multi-process
+    by design; two nodes writing one datadir would serve each other stale state. The
+    kernel releases a flock when its process dies, SIGKILL included, so a crash never
+    leaves a stale lock. The file holds the holder's PID, for the error message only.
+    """
+
+    def __init__(self, datadir: str):
+        self.path = os.path.join(datadir, LOCK_FILE)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(self._fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise StoreError(f"cannot lock {self.path}: {err.strerror}") from None
+            raise DatadirLocked(f"datadir {datadir} is locked by process {self._holder()}") from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def _holder(self) -> str:
+        try:
+            with open(self.path, encoding="ascii") as f:
+                return f.read().strip() or "(unknown)"
+        except (OSError, UnicodeDecodeError):
+            return "(unknown)"
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = -1
+
+
+@dataclass(frozen=True)
+class TxLocation:
+    """Where a transaction was included."""
+
+    block_number: int
+    index: int
+    raw: bytes
+
+
+class Snapshot:
+    """A consistent read view of committed state (an lmdb read transaction)."""
+
+    def __init__(self, store: "Store"):
+        self._txn = store.env.begin(buffers=False)
+        self._dbs = store.dbs
+        head = self._txn.get(_HEAD, db=self._dbs["meta"])
+        self.number = -1 if head is None else int.from_bytes(head, "big")
+
+    def close(self) -> None:
+        self._txn.abort()
+
+    def __enter__(self) -> "Snapshot":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def get_account(self, address: bytes) -> Account:
+        data = self._txn.get(address, db=self._dbs["accounts"])
+        return EMPTY_ACCOUNT if data is None else Account.decode(data)
+
+    def get_storage(self, address: bytes, slot: bytes) -> bytes:
+        return self._txn.get(address + slot, ZERO_WORD, db=self._dbs["storage"])
+
+    def get_code_by_hash(self, code_hash: bytes) -> bytes:
+        code = self._txn.get(code_hash, db=self._dbs["code"])
+        if code is None:
+            raise StoreError(f"code 0x{code_hash.hex()} is missing from the store")
+        return code
+
+    def storage_slots(self, address: bytes) -> list[bytes]:
+        cursor = self._txn.cursor(db=self._dbs["storage"])
+        slots = []
+        if cursor.set_range(address):
+            for key in cursor.iternext(values=False):
+                if key[:20] != address:
+                    break
+                slots.append(key[20:])
+        return slots
+
+    def get_code(self, address: bytes) -> bytes:
+        code_hash = self.get_account(address).code_hash
+        return b"" if code_hash == EMPTY_CODE_HASH else self.get_code_by_hash(code_hash)
+
+    def get_nonce(self, address: bytes) -> int:
+        return self.get_account(address).nonce
+
+    def get_balance(self, address: bytes) -> int:
+        return self.get_account(address).balance
+
+    def commitment_entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every state entry as (commitment key, encoded value): rebuilds the tree."""
+        for address, data in self._txn.cursor(db=self._dbs["accounts"]):
+            yield account_key(address), data
+        for key, value in self._txn.cursor(db=self._dbs["storage"]):
+            yield storage_key(key[:20], key[20:]), value
+
+
+class Store:
+    """The node's database (a directory holding an lmdb environment)."""
+
+    def __init__(self, path: str, *, map_size: int = 1 << 34, readonly: bool = False):
+        """Open (creating) the database; a writer first takes the datadir lock, readers
+        (the node's own helper processes) do not."""
+        os.makedirs(path, exist_ok=True)
+        self._lock = None if readonly else DatadirLock(path)
+        try:
+            self.env = lmdb.open(path, map_size=map_size, max_dbs=len(_DATABASES), readonly=readonly,
+                                 max_readers=256)
+        except lmdb.Error as err:
+            self._release_lock()
+            raise StoreError(f"cannot open the database in {path}: {err}") from None
+        self.path = path
+        self.dbs = {name: self.env.open_db(name.encode()) for name in _DATABASES}
+
+    def close(self) -> None:
+        self.env.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self)
+
+    # -- chain --------------------------------------------------------------------
+    def head_number(self) -> int | None:
+        """The number of the last committed block, None for an empty database."""
+        with self.env.begin() as txn:
+            data = txn.get(_HEAD, db=self.dbs["meta"])
+        return None if data is None else int.from_bytes(data, "big")
+
+    def get_meta(self, key: bytes) -> bytes | None:
+        with self.env.begin() as txn:
+            return txn.get(key, db=self.dbs["meta"])
+
+    def header(self, number: int) -> Header | None:
+        with self.env.begin() as txn:
+            data = txn.get(_u64(number), db=self.dbs["headers"])
+        return None if data is None else Header.decode(data)
+
+    def block_number_of(self, block_hash: bytes) -> int | None:
+        with self.env.begin() as txn:
+            data = txn.get(block_hash, db=self.dbs["block_hashes"])
+        return None if data is None else int.from_bytes(data, "big")
+
+    def block_tx_hashes(self, number: int) -> list[bytes]:
+        with self.env.begin() as txn:
+            data = txn.get(_u64(number), db=self.dbs["block_txs"]) or b""
+        return [data[i:i + 32] for i in range(0, len(data), 32)]
+
+    def transaction(self, tx_hash: bytes) -> TxLocation | None:
+        with self.env.begin() as txn:
+            data = txn.get(tx_hash, db=self.dbs["txs"])
+        if data is None:
+            return None
+        return TxLocation(int.from_bytes(data[0:8], "big"), int.from_bytes(data[8:12], "big"), data[12:])
+
+    def receipt(self, tx_hash: bytes) -> Receipt | None:
+        with self.env.begin() as txn:
+            data = txn.get(tx_hash, db=self.dbs["receipts"])
+        return None if data is None else Receipt.decode(data)
+
+    def logs(self, first: int, last: int) -> Iterator[tuple[int, int, int, bytes, Log]]:
+        """(block number, log index, tx index, tx hash, log) for blocks first..last."""
+        with self.env.begin() as txn:
+            cursor = txn.cursor(db=self.dbs["logs"])
+            if not cursor.set_range(_u64(first)):
+                return
+            for key, value in cursor:
+                number = int.from_bytes(key[0:8], "big")
+                if number > last:
+                    break
+                log_index = int.from_bytes(key[8:12], "big")
+                tx_index = int.from_bytes(value[0:4], "big")
+                tx_hash = value[4:36]
+                log = _decode_log(value[36:])
+                yield number, log_index, tx_index, tx_hash, log
+
+    # -- writing ------------------------------------------------------------------
+    def commit_block(self, block: Block, tx_hashes: list[bytes], receipts: list[Receipt],
+                     changes: StateChanges, extra_meta: dict[bytes, bytes] | None = None) -> None:
+        """Write a block, its transactions, receipts, logs and state changes atomically."""
+        number = block.number
+        head = self.head_number()
+        expected = 0 if head is None else head + 1
+        if number != expected:
+            raise StoreError(f"block {number} does not follow the head {head}")
+        n = _u64(number)
+        accounts_put, accounts_del = [], []
+        for address, account in changes.accounts.items():
+            (accounts_del.append(address) if account is None else accounts_put.append((address, account.encode())))
+        storage_put, storage_del = [], []
+        for (address, slot), value in changes.storage.items():
+            (storage_del.append(address + slot) if value is None else storage_put.append((address + slot, value)))
+        txs_put = [(h, n + i.to_bytes(4, "big") + raw)
+                   for i, (h, raw) in enumerate(zip(tx_hashes, block.transactions))]
+        receipts_put = [(h, r.encode()) for h, r in zip(tx_hashes, receipts)]
+        logs_put = []
+        log_index = 0
+        for tx_index, (h, receipt) in enumerate(zip(tx_hashes, receipts)):
+            for log in receipt.logs:
+                logs_put.append((n + log_index.to_bytes(4, "big"),
+                                 tx_index.to_bytes(4, "big") + h + _encode_log(log)))
+                log_index += 1
+        meta = {_HEAD: n, **(extra_meta or {})}
+        dbs = self.dbs
+        with self.env.begin(write=True) as txn:
+            for db_name, items in (("accounts", accounts_put), ("storage", storage_put),
+                                   ("code", list(changes.code.items())), ("txs", txs_put),
+                                   ("receipts", receipts_put), ("logs", logs_put),
+                                   ("meta", list(meta.items()))):
+                if items:
+                    items.sort()
+                    txn.cursor(db=dbs[db_name]).putmulti(items)
+            for key in sorted(accounts_del):
+                txn.delete(key, db=dbs["accounts"])
+            for key in sorted(storage_del):
+                txn.delete(key, db=dbs["storage"])
+            txn.put(n, block.header.encode(), db=dbs["headers"])
+            txn.put(block.hash, n, db=dbs["block_hashes"])
+            txn.put(n, b"".join(tx_hashes), db=dbs["block_txs"])
+
+
+def _encode_log(log: Log) -> bytes:
+    return bytes((len(log.topics),)) + log.address + b"".join(log.topics) + log.data
+
+
+def _decode_log(data: bytes) -> Log:
+    count = data[0]
+    address = data[1:21]
+    topics = tuple(data[21 + 32 * i:53 + 32 * i] for i in range(count))
+    return Log(address, topics, data[21 + 32 * count:])

@@ -1,0 +1,1 @@
+"""Transactions: the type, its codec, the errors, signing and validation."""
