@@ -26,7 +26,7 @@ CHAIN_LAYERS = {
     "txpool": {"core", "tx"},
     "execution": {"core", "tx", "state"},
     "ledger": {"core", "tx", "state", "execution"},
-    "consensus": {"core", "tx"},
+    "consensus": {"core", "tx", "ledger"},
     "rpc": {"core", "tx", "state", "ledger"},
     "node": {"core", "tx", "state", "txpool", "execution", "ledger", "consensus", "rpc"},
 }

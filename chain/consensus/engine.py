@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from typing import Protocol
 
 from chain.core.blocks import Block, Header
+from chain.ledger.state_transition import SealRules
 from chain.tx.transaction import Transaction
 
 log = logging.getLogger("ewasm.consensus")
@@ -58,6 +59,7 @@ class ConsensusEngine(ABC):
     """What the node asks of consensus."""
 
     name = "abstract"
+    rules: SealRules  # the engine's part of block validity, for importing blocks made elsewhere
 
     def __init__(self, producer: BlockProducer):
         self.producer = producer

@@ -98,3 +98,7 @@ def genesis_header(*, shard_id: int, state_root: bytes, timestamp: int, gas_limi
 def validator_set_hash(validators: list[bytes]) -> bytes:
     """The hash of the validator set that signs blocks (empty for the instant engine)."""
     return keccak256(b"".join(validators))
+
+
+class InvalidBlock(ValueError):
+    """A block that breaks a rule of the chain; the message names the rule and the values."""

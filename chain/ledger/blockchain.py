@@ -16,19 +16,37 @@ from dataclasses import dataclass
 from typing import Callable
 
 import ewasm_runtime
-from chain.core.blocks import Block, Header, transactions_root, validator_set_hash
-from chain.core.merkle import EMPTY, list_root
+from chain.core.blocks import Block, Header, InvalidBlock, validator_set_hash
+from chain.core.merkle import EMPTY
 from chain.core.params import ChainParams
 from chain.core.spec import ChainSpec, SpecError, parse_spec
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockContext, BlockExecution, execute_serial
 from chain.ledger.genesis import SPEC_KEY, make_genesis
+from chain.ledger.state_transition import (
+    SealRules,
+    check_execution,
+    check_outcome,
+    decode_body,
+    execution_roots,
+    validate_header,
+)
 from chain.state.account import account_key, storage_key
-from chain.state.commitment import MerkleTree
+from chain.state.commitment import MerkleTree, TreeUndo
 from chain.state.overlay import BlockState
 from chain.state.store import Snapshot, Store, StoreError
 from chain.tx.transaction import Transaction
 from ewasm_runtime import Message
+
+
+@dataclass
+class Candidate:
+    """A block executed on the head but not committed: the tree already holds its state,
+    and `undo` puts it back if the block is discarded."""
+
+    block: Block
+    execution: BlockExecution
+    undo: TreeUndo
 
 
 @dataclass
@@ -127,51 +145,101 @@ class Blockchain:
             return self.executor.execute(snapshot, txs, context, self.params)
         return execute_serial(snapshot, txs, context, self.params)
 
-    def build_block(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None,
-                    seal=None, validators: list[bytes] | None = None,
-                    timings: dict[str, float] | None = None) -> tuple[Block, BlockExecution]:
-        """Execute `txs` on the head, commit the block and return it with its execution.
+    def build(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None, seal=None,
+              validators: list[bytes] | None = None, timings: dict[str, float] | None = None) -> Candidate:
+        """Execute `txs` on the head and make the block: the caller holds `lock` and then
+        commits or discards the candidate.
 
         `seal(header) -> bytes` signs the header (PoA); transactions that turn out invalid
         against the state are left out and listed in the execution's `excluded`.
-        `timings`, when given, accumulates seconds per stage (execute, commitment, commit).
+        `timings`, when given, accumulates seconds per stage (execute, commitment).
         """
         clock = time.perf_counter
+        context = self.context(proposer, timestamp)
+        t0 = clock()
+        execution = self._execute_on_head(txs, context)
+        t1 = clock()
+        undo = TreeUndo(root=self.tree.root)
+        state_root = self.tree.update(execution.changes.commitment_updates(), undo)
+        tx_root, receipts_root = execution_roots(execution)
+        header = Header(shard_id=self.params.shard_id, number=context.number, parent_hash=self._head.hash,
+                        timestamp=context.timestamp, proposer=proposer, state_root=state_root,
+                        transactions_root=tx_root, receipts_root=receipts_root, outgoing_receipts_root=EMPTY,
+                        validator_set_hash=validator_set_hash(validators or []),
+                        gas_limit=self.params.block_gas_limit, gas_used=execution.gas_used)
+        if seal is not None:
+            header = header.with_seal(seal(header))
+        if timings is not None:
+            for stage, seconds in (("execute", t1 - t0), ("commitment", clock() - t1)):
+                timings[stage] = timings.get(stage, 0.0) + seconds
+        return Candidate(Block(header, tuple(tx.raw for tx in execution.included)), execution, undo)
+
+    def import_block(self, block: Block, rules: SealRules, *, now: float | None = None) -> BlockExecution:
+        """Validate a block made elsewhere, re-execute it and commit it (state_transition.py).
+
+        InvalidBlock, naming the check that failed, for a block that breaks any rule; the
+        chain is then as it was.
+        """
         with self.lock:
-            context = self.context(proposer, timestamp)
-            t0 = clock()
-            with self.snapshot() as snapshot:
-                if snapshot.number != self._head.number:
-                    raise StoreError("the store moved under the chain")
-                execution = self.execute(snapshot, txs, context)
-            t1 = clock()
-            state_root = self.tree.update(execution.changes.commitment_updates())
-            t2 = clock()
-            tx_hashes = [tx.hash for tx in execution.included]
-            header = Header(shard_id=self.params.shard_id, number=context.number, parent_hash=self._head.hash,
-                            timestamp=context.timestamp, proposer=proposer, state_root=state_root,
-                            transactions_root=transactions_root(tx_hashes),
-                            receipts_root=list_root([r.encode() for r in execution.receipts]),
-                            outgoing_receipts_root=EMPTY,
-                            validator_set_hash=validator_set_hash(validators or []),
-                            gas_limit=self.params.block_gas_limit, gas_used=execution.gas_used)
-            if seal is not None:
-                header = header.with_seal(seal(header))
-            block = Block(header, tuple(tx.raw for tx in execution.included))
+            header, parent = block.header, self._head
+            validate_header(header, parent, self.params, time.time() if now is None else now)
+            rules.verify_header(header, parent)
+            txs = decode_body(block, self.params)
+            context = BlockContext(number=header.number, timestamp=header.timestamp, proposer=header.proposer,
+                                   gas_limit=header.gas_limit, block_hashes=self._recent_hashes)
+            execution = self._execute_on_head(txs, context)
+            check_execution(block, execution)
+            undo = TreeUndo(root=self.tree.root)
+            state_root = self.tree.update(execution.changes.commitment_updates(), undo)
+            candidate = Candidate(block, execution, undo)
             try:
-                self.store.commit_block(block, tx_hashes, execution.receipts, execution.changes)
-            except BaseException:
-                # Keep memory and disk in step: rebuild the tree from what is committed.
-                with self.snapshot() as snapshot:
-                    self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
+                check_outcome(header, execution, state_root)
+            except InvalidBlock:
+                self.discard(candidate)
                 raise
-            self._recent_hashes = self._advance_recent_hashes(header)
-            self._head = header
-            if timings is not None:
-                t3 = clock()
-                for stage, seconds in (("execute", t1 - t0), ("commitment", t2 - t1), ("commit", t3 - t2)):
-                    timings[stage] = timings.get(stage, 0.0) + seconds
-            return block, execution
+            self.commit(candidate)
+            return execution
+
+    def commit(self, candidate: Candidate, timings: dict[str, float] | None = None) -> None:
+        """Write a candidate to the store and make it the head (the caller holds `lock`)."""
+        started = time.perf_counter()
+        header = candidate.block.header
+        if header.parent_hash != self._head.hash:
+            self.discard(candidate)
+            raise StoreError(f"block {header.number} no longer extends the head {self._head.number}")
+        execution = candidate.execution
+        try:
+            self.store.commit_block(candidate.block, [tx.hash for tx in execution.included], execution.receipts,
+                                    execution.changes)
+        except BaseException:
+            # Keep memory and disk in step: rebuild the tree from what is committed.
+            with self.snapshot() as snapshot:
+                self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
+            raise
+        self._recent_hashes = self._advance_recent_hashes(header)
+        self._head = header
+        if timings is not None:
+            timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - started
+
+    def discard(self, candidate: Candidate) -> None:
+        """Drop a candidate that will not be committed: the tree goes back to the head's."""
+        self.tree.revert(candidate.undo)
+
+    def build_block(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None, seal=None,
+                    validators: list[bytes] | None = None,
+                    timings: dict[str, float] | None = None) -> tuple[Block, BlockExecution]:
+        """Build a block on the head and commit it at once (one node's production)."""
+        with self.lock:
+            candidate = self.build(txs, proposer, timestamp=timestamp, seal=seal, validators=validators,
+                                   timings=timings)
+            self.commit(candidate, timings)
+            return candidate.block, candidate.execution
+
+    def _execute_on_head(self, txs: list[Transaction], context: BlockContext) -> BlockExecution:
+        with self.snapshot() as snapshot:
+            if snapshot.number != self._head.number:
+                raise StoreError("the store moved under the chain")
+            return self.execute(snapshot, txs, context)
 
     # -- calls and proofs ---------------------------------------------------------
     def call(self, *, sender: bytes, to: bytes | None, data: bytes, value: int = 0,

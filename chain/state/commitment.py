@@ -17,7 +17,7 @@ the siblings from the root down; `verify_proof` needs nothing but hashlib.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from sortedcontainers import SortedList
@@ -100,6 +100,16 @@ def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> 
     return node == root
 
 
+@dataclass
+class TreeUndo:
+    """What one `update` replaced: enough to put the tree back as it was (a block that
+    turned out invalid, or a candidate that was not committed)."""
+
+    root: bytes
+    leaves: dict[bytes, tuple[bytes, bytes] | None] = field(default_factory=dict)  # path -> old leaf, None: absent
+    inner: dict[tuple[int, int], bytes | None] = field(default_factory=dict)  # node -> old hash, None: absent
+
+
 class MerkleTree:
     """The in-memory tree of the latest state: leaves plus cached inner-node hashes."""
 
@@ -108,6 +118,7 @@ class MerkleTree:
         self._leaves: dict[bytes, tuple[bytes, bytes]] = {}  # path -> (leaf hash, value hash)
         self._inner: dict[tuple[int, int], bytes] = {}  # (depth, prefix) -> hash, subtrees of >= 2 leaves
         self._root = EMPTY
+        self._undo: TreeUndo | None = None  # being recorded by the update in progress
 
     @classmethod
     def from_entries(cls, entries: Iterable[tuple[bytes, bytes]]) -> "MerkleTree":
@@ -123,12 +134,26 @@ class MerkleTree:
     def __len__(self) -> int:
         return len(self._paths)
 
-    def update(self, changes: Mapping[bytes, bytes | None]) -> bytes:
-        """Apply one block's changed keys (value None = deleted) and return the new root."""
+    def update(self, changes: Mapping[bytes, bytes | None], undo: TreeUndo | None = None) -> bytes:
+        """Apply one block's changed keys (value None = deleted) and return the new root.
+
+        With `undo` (a fresh TreeUndo(root=tree.root)), everything replaced is recorded
+        there, and `revert(undo)` restores the tree exactly.
+        """
+        self._undo = undo
+        try:
+            return self._update(changes)
+        finally:
+            self._undo = None
+
+    def _update(self, changes: Mapping[bytes, bytes | None]) -> bytes:
         changed: list[bytes] = []
+        undo = self._undo
         for key, value in changes.items():
             path = key_path(key)
             present = path in self._leaves
+            if undo is not None and path not in undo.leaves:
+                undo.leaves[path] = self._leaves.get(path)
             if value is None:
                 if present:
                     del self._leaves[path]
@@ -152,11 +177,11 @@ class MerkleTree:
         count = hi - lo
         if count == 0:
             if clo < chi:
-                self._inner.pop((depth, prefix), None)
+                self._set_inner((depth, prefix), None)
             return EMPTY
         if count == 1:
             if clo < chi:
-                self._inner.pop((depth, prefix), None)
+                self._set_inner((depth, prefix), None)
             return self._leaves[self._paths[lo]][0]
         if clo == chi:
             return self._inner[(depth, prefix)]
@@ -166,8 +191,37 @@ class MerkleTree:
         left = self._rebuild(depth + 1, prefix << 1, lo, mid, changed, clo, cmid)
         right = self._rebuild(depth + 1, (prefix << 1) | 1, mid, hi, changed, cmid, chi)
         node = tree_hash(INNER + left + right)
-        self._inner[(depth, prefix)] = node
+        self._set_inner((depth, prefix), node)
         return node
+
+    def _set_inner(self, node: tuple[int, int], value: bytes | None) -> None:
+        """Set (or, with None, drop) a cached inner hash, recording the old one for undo."""
+        undo = self._undo
+        if undo is not None and node not in undo.inner:
+            undo.inner[node] = self._inner.get(node)
+        if value is None:
+            self._inner.pop(node, None)
+        else:
+            self._inner[node] = value
+
+    def revert(self, undo: TreeUndo) -> None:
+        """Undo the update that recorded `undo` (it must be the last one applied)."""
+        for path, old in undo.leaves.items():
+            present = path in self._leaves
+            if old is None:
+                if present:
+                    del self._leaves[path]
+                    self._paths.remove(path)
+            else:
+                if not present:
+                    self._paths.add(path)
+                self._leaves[path] = old
+        for node, old in undo.inner.items():
+            if old is None:
+                self._inner.pop(node, None)
+            else:
+                self._inner[node] = old
+        self._root = undo.root
 
     def prove(self, key: bytes) -> Proof:
         """The proof of `key`'s value or absence in the current tree."""

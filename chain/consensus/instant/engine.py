@@ -5,12 +5,14 @@
 from __future__ import annotations
 
 from chain.consensus.engine import ConsensusEngine
+from chain.consensus.instant.rules import InstantRules
 
 
 class InstantEngine(ConsensusEngine):
     """A block as soon as there are transactions (development)."""
 
     name = "instant"
+    rules = InstantRules()
 
     def step(self) -> None:
         self._wake.wait(timeout=0.5)

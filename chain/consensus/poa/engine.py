@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 
 from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError
+from chain.consensus.poa.rules import PoaRules
+from chain.consensus.poa.seal import sign_header
 from chain.core.blocks import Header
-from chain.core.keys import PrivateKey, recover_address
+from chain.core.keys import PrivateKey
 
 
 class PoaEngine(ConsensusEngine):
@@ -21,6 +23,7 @@ class PoaEngine(ConsensusEngine):
         if key.address != authority:
             raise ConsensusError(f"the node key is 0x{key.address.hex()}, the chain's authority is 0x{authority.hex()}")
         self.authority, self.key, self.period = authority, key, period
+        self.rules = PoaRules(authority)
 
     def step(self) -> None:
         now = time.time()
@@ -33,16 +36,4 @@ class PoaEngine(ConsensusEngine):
         return [self.authority]
 
     def seal(self, header: Header) -> bytes:
-        y, r, s = self.key.sign_hash(header.hash)
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y,))
-
-
-def seal_signer(header: Header) -> bytes:
-    """The address that sealed a PoA header (ConsensusError when the seal is bad)."""
-    seal = header.seal
-    if len(seal) != 65:
-        raise ConsensusError(f"block {header.number} has no valid PoA seal")
-    try:
-        return recover_address(header.hash, seal[64], int.from_bytes(seal[:32], "big"), int.from_bytes(seal[32:64], "big"))
-    except ValueError as err:
-        raise ConsensusError(f"block {header.number}: bad seal ({err})") from None
+        return sign_header(self.key, header)

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from chain.consensus.engine import ConfirmationLevel, ConsensusError
-from chain.consensus.poa.engine import seal_signer
+from chain.consensus.poa.seal import seal_signer
 from chain.core.keys import PrivateKey
 from chain.core.spec import dev_spec, parse_spec
 from chain.ledger.blockchain import Blockchain

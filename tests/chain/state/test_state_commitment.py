@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.core.merkle import EMPTY, list_root, tree_hash
-from chain.state.commitment import MerkleTree, Proof, key_path, leaf_hash, verify_proof
+from chain.state.commitment import MerkleTree, Proof, TreeUndo, key_path, leaf_hash, verify_proof
 
 
 def reference_root(entries: dict[bytes, bytes]) -> bytes:
@@ -86,3 +86,24 @@ def test_list_root_commits_to_order():
     assert list_root([]) == EMPTY
     assert list_root([b"a", b"b"]) != list_root([b"b", b"a"])
     assert list_root([b"a", b"b", b"c"]) != list_root([b"a", b"b"])
+
+
+def tree_state(tree: MerkleTree) -> tuple:
+    return tree.root, list(tree._paths), dict(tree._leaves), dict(tree._inner)
+
+
+@settings(max_examples=150, deadline=None)
+@given(blocks, st.dictionaries(keys, st.one_of(st.none(), values), max_size=12))
+def test_reverting_an_update_restores_the_tree_exactly_and_it_updates_on_as_before(block_changes, refused):
+    tree = MerkleTree()
+    for changes in block_changes:
+        tree.update(changes)
+    before = tree_state(tree)
+    undo = TreeUndo(root=tree.root)
+    tree.update(refused, undo)
+    tree.revert(undo)
+    assert tree_state(tree) == before
+    fresh = MerkleTree()
+    for changes in [*block_changes, refused]:
+        fresh.update(changes)
+    assert tree.update(refused) == fresh.root  # the reverted tree's caches are sound

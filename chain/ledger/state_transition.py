@@ -1,0 +1,110 @@
+"""Block import: the rule every node applies to a block it did not build.
+
+Shaped like execution-specs' `state_transition`, in three steps:
+
+1. validate the header against its parent: shard, number, parent hash, timestamp (not
+   before the parent's, and no further ahead of this node's clock than MAX_FUTURE_DRIFT),
+   gas limit, gas used and extra data; then the engine's part, the proposer, the seal
+   and the validator set (`SealRules`);
+2. apply the body: decode every transaction, check what needs no state, and execute the
+   block. Each transaction must be valid where it stands: a block carrying one that the
+   state refuses is invalid (its builder would have left it out);
+3. compare the outcome with what the header claims: gas used, state root, transactions
+   root, receipts root and outgoing receipts root.
+
+Only a block that passes all three is committed (ledger/blockchain.py). Any failure is an
+InvalidBlock that names the check and the values, and leaves the chain as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chain.core.blocks import Block, Header, InvalidBlock, transactions_root
+from chain.core.merkle import EMPTY, list_root
+from chain.core.params import ChainParams
+from chain.execution.serial import BlockExecution
+from chain.tx.codec import decode_transaction
+from chain.tx.errors import InvalidTransaction
+from chain.tx.transaction import Transaction
+from chain.tx.validation import validate_stateless
+
+MAX_FUTURE_DRIFT = 5  # seconds a header's timestamp may be ahead of this node's clock
+MAX_EXTRA_DATA = 32  # bytes, as in Ethereum
+
+
+class SealRules(Protocol):
+    """The consensus engine's part of block validity."""
+
+    def verify_header(self, header: Header, parent: Header) -> None:
+        """Raise InvalidBlock unless the proposer, the seal and the validator-set hash are
+        right for this height."""
+
+
+def validate_header(header: Header, parent: Header, params: ChainParams, now: float) -> None:
+    """Step 1 without the engine: the header follows its parent under the chain's params."""
+    if header.shard_id != params.shard_id:
+        raise InvalidBlock(f"block {header.number} is for shard {header.shard_id}, this chain is shard "
+                           f"{params.shard_id}")
+    if header.number != parent.number + 1:
+        raise InvalidBlock(f"block {header.number} does not follow block {parent.number}")
+    if header.parent_hash != parent.hash:
+        raise InvalidBlock(f"block {header.number}: parent hash 0x{header.parent_hash.hex()} is not block "
+                           f"{parent.number}'s 0x{parent.hash.hex()}")
+    if header.timestamp < parent.timestamp:
+        raise InvalidBlock(f"block {header.number}: timestamp {header.timestamp} is before its parent's "
+                           f"{parent.timestamp}")
+    if header.timestamp > now + MAX_FUTURE_DRIFT:
+        raise InvalidBlock(f"block {header.number}: timestamp {header.timestamp} is {header.timestamp - now:.0f} s "
+                           f"in the future (at most {MAX_FUTURE_DRIFT} s)")
+    if header.gas_limit != params.block_gas_limit:
+        raise InvalidBlock(f"block {header.number}: gas limit {header.gas_limit}, the chain's is "
+                           f"{params.block_gas_limit}")
+    if header.gas_used > header.gas_limit:
+        raise InvalidBlock(f"block {header.number}: gas used {header.gas_used} exceeds its gas limit "
+                           f"{header.gas_limit}")
+    if len(header.extra_data) > MAX_EXTRA_DATA:
+        raise InvalidBlock(f"block {header.number}: {len(header.extra_data)} bytes of extra data "
+                           f"(at most {MAX_EXTRA_DATA})")
+
+
+def decode_body(block: Block, params: ChainParams) -> list[Transaction]:
+    """Step 2's first half: the block's transactions, each well-formed and valid without state."""
+    txs = []
+    for index, raw in enumerate(block.transactions):
+        try:
+            tx = decode_transaction(raw)
+            validate_stateless(tx, params)
+        except InvalidTransaction as err:
+            raise InvalidBlock(f"block {block.number}: transaction {index} is invalid: {err.reason}: {err}") from None
+        txs.append(tx)
+    return txs
+
+
+def check_execution(block: Block, execution: BlockExecution) -> None:
+    """Step 2's second half: every transaction ran, none was refused by the state."""
+    if execution.excluded:
+        tx, err = execution.excluded[0]
+        index = next(i for i, raw in enumerate(block.transactions) if raw == tx.raw)
+        raise InvalidBlock(f"block {block.number}: transaction {index} (0x{tx.hash.hex()}) is invalid where it "
+                           f"stands: {err.reason}: {err}")
+
+
+def execution_roots(execution: BlockExecution) -> tuple[bytes, bytes]:
+    """(transactions root, receipts root) of an executed block."""
+    return (transactions_root([tx.hash for tx in execution.included]),
+            list_root([receipt.encode() for receipt in execution.receipts]))
+
+
+def check_outcome(header: Header, execution: BlockExecution, state_root: bytes) -> None:
+    """Step 3: what execution produced is what the header claims."""
+    tx_root, receipts_root = execution_roots(execution)
+    for name, claimed, actual in (("gas used", header.gas_used, execution.gas_used),
+                                  ("state root", header.state_root, state_root),
+                                  ("transactions root", header.transactions_root, tx_root),
+                                  ("receipts root", header.receipts_root, receipts_root),
+                                  ("outgoing receipts root", header.outgoing_receipts_root, EMPTY)):
+        if claimed != actual:
+            shown = (lambda v: f"0x{v.hex()}") if isinstance(claimed, bytes) else str
+            raise InvalidBlock(f"block {header.number}: the header's {name} is {shown(claimed)}, executing the "
+                               f"block gives {shown(actual)}")
