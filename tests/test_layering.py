@@ -26,9 +26,10 @@ CHAIN_LAYERS = {
     "txpool": {"core", "tx"},
     "execution": {"core", "tx", "state"},
     "ledger": {"core", "tx", "state", "execution"},
+    "net": {"core"},
     "consensus": {"core", "tx", "ledger"},
     "rpc": {"core", "tx", "state", "ledger"},
-    "node": {"core", "tx", "state", "txpool", "execution", "ledger", "consensus", "rpc"},
+    "node": {"core", "tx", "state", "txpool", "execution", "ledger", "net", "consensus", "rpc"},
 }
 
 # `core` is pure data: nothing that touches disks, sockets or threads.

@@ -17,6 +17,11 @@ from rlp.sedes import Binary, big_endian_int, binary
 from chain.core.hashing import keccak256
 from chain.core.merkle import EMPTY, list_root
 
+
+class InvalidBlock(ValueError):
+    """A block that breaks a rule of the chain; the message names the rule and the values."""
+
+
 _hash32 = Binary.fixed_length(32)
 _address = Binary.fixed_length(20)
 _UNSEALED_FIELDS = [big_endian_int, big_endian_int, _hash32, big_endian_int, _address, _hash32, _hash32,
@@ -59,7 +64,11 @@ class Header:
 
     @classmethod
     def decode(cls, data: bytes) -> "Header":
-        return cls(*rlp.decode(data, sedes=_HEADER))
+        """A header from its encoding; InvalidBlock for anything that is not one."""
+        try:
+            return cls(*rlp.decode(data, sedes=_HEADER, strict=True))
+        except (rlp.DecodingError, rlp.DeserializationError, TypeError) as err:
+            raise InvalidBlock(f"malformed header: {err}") from None
 
     def with_seal(self, seal: bytes) -> "Header":
         return replace(self, seal=seal)
@@ -80,6 +89,22 @@ class Block:
     def number(self) -> int:
         return self.header.number
 
+    def encode(self) -> bytes:
+        """RLP [header, [raw transactions]], as blocks travel between nodes."""
+        return rlp.encode([self.header.encode(), list(self.transactions)])
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Block":
+        """A block from its encoding; InvalidBlock for anything that is not one."""
+        try:
+            items = rlp.decode(data, strict=True)
+        except rlp.DecodingError as err:
+            raise InvalidBlock(f"malformed block: {err}") from None
+        if not (isinstance(items, list) and len(items) == 2 and isinstance(items[0], bytes)
+                and isinstance(items[1], list) and all(isinstance(raw, bytes) for raw in items[1])):
+            raise InvalidBlock("malformed block: expected the RLP list [header, [transactions]]")
+        return cls(Header.decode(items[0]), tuple(items[1]))
+
 
 def transactions_root(tx_hashes: list[bytes]) -> bytes:
     """The Merkle root of a block's transaction hashes, in order."""
@@ -99,6 +124,3 @@ def validator_set_hash(validators: list[bytes]) -> bytes:
     """The hash of the validator set that signs blocks (empty for the instant engine)."""
     return keccak256(b"".join(validators))
 
-
-class InvalidBlock(ValueError):
-    """A block that breaks a rule of the chain; the message names the rule and the values."""
