@@ -31,6 +31,7 @@ def register(sub) -> None:
     p = node_sub.add_parser("run", help="serve JSON-RPC and produce blocks")
     p.add_argument("--datadir", required=True, metavar="DIR")
     _run_args(p)
+    _p2p_args(p.add_argument_group("network (a node joins one when --p2p-port is given)"))
     p.set_defaults(handler=cmd_node_run)
     node.set_defaults(handler=lambda args: (node.print_help(), EXIT_USAGE)[1])
 
@@ -47,11 +48,36 @@ def register(sub) -> None:
     register_demo(sub)
 
 
+def _p2p_args(group) -> None:
+    group.add_argument("--p2p-port", type=port, metavar="P", help="listen for peers on this port (0: any free one)")
+    group.add_argument("--p2p-host", default="127.0.0.1", metavar="HOST")
+    group.add_argument("--peer", type=_address, action="append", default=[], metavar="HOST:PORT",
+                       help="a peer to dial and keep dialing (repeat for each)")
+
+
+def _address(text: str) -> tuple[str, int]:
+    """--peer: HOST:PORT."""
+    host, sep, number = text.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, port(number)
+
+
+def _network(args):
+    from chain.node.config import NetworkConfig
+    if args.p2p_port is None:
+        if args.peer:
+            raise CommandError("--peer needs --p2p-port: a node dials peers only when it is on the network")
+        return None
+    return NetworkConfig(host=args.p2p_host, port=args.p2p_port, peers=tuple(args.peer))
+
+
 def _run_args(p, key: bool = True) -> None:
     p.add_argument("--rpc-port", type=port, default=8545, metavar="P")
     p.add_argument("--rpc-host", default="127.0.0.1", metavar="HOST")
     if key:
-        p.add_argument("--key", metavar="HEX", help="the node's private key (the PoA authority's key)")
+        p.add_argument("--key", metavar="HEX",
+                       help="the node key: its node id on a network, and the authority's key on a PoA authority")
     p.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
                    help="execute blocks on N workers, this process and N-1 helpers (default 1: serial; "
                         "auto: one per core)")
@@ -161,21 +187,22 @@ def cmd_node_init(args) -> int:
 
 
 def _serve(config, quiet: bool, banner: str = "") -> int:
+    from chain.consensus.engine import ConsensusError
     from chain.execution.helpers import HelperFailed
-    from chain.node.node import Node
+    from chain.node.node import Node, StartError
     from chain.state.store import StoreError
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(asctime)s %(message)s")
     try:
         node = Node(config)
         node.start()
-    except (StoreError, ValueError) as err:
+    except (StoreError, ValueError, ConsensusError) as err:
         raise CommandError(str(err), EXIT_REFUSED) from None
     except HelperFailed as err:
         node.chain.close()  # stops the helpers that did start
         raise CommandError(f"cannot start the parallel executor: {err}", EXIT_REFUSED) from None
-    except OSError as err:
-        raise CommandError(f"cannot serve RPC on {config.rpc_host}:{config.rpc_port}: {err.strerror or err}",
-                           EXIT_REFUSED) from None
+    except StartError as err:
+        node.chain.close()
+        raise CommandError(str(err), EXIT_REFUSED) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -183,6 +210,9 @@ def _serve(config, quiet: bool, banner: str = "") -> int:
         print(banner, flush=True)
     print(f"JSON-RPC on http://{config.rpc_host}:{node.rpc.port}/  (chain id {node.chain.params.chain_id}, "
           f"head {node.chain.head().number}, engine {node.engine.name}{_execution(config)})", flush=True)
+    if node.network is not None:
+        print(f"p2p on {config.network.host}:{node.network.transport.port}  (node id 0x{config.key.address.hex()}, "
+              f"{len(config.network.peers)} peers to dial)", flush=True)
     stop.wait()
     node.stop()
     return EXIT_OK
@@ -199,8 +229,8 @@ def _execution(config) -> str:
 def cmd_node_run(args) -> int:
     from chain.node.config import NodeConfig
     config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host, rpc_port=args.rpc_port, key=_key(args.key),
-                        workers=args.workers, worker_mode=args.worker_mode, pool=_pool_overrides(args),
-                        rpc=_rpc_limits(args))
+                        network=_network(args), workers=args.workers, worker_mode=args.worker_mode,
+                        pool=_pool_overrides(args), rpc=_rpc_limits(args))
     return _serve(config, args.quiet)
 
 

@@ -9,11 +9,14 @@
       "accounts": {"0x<address>": {"balance": "1000", "nonce": 0, "code": "0x<wasm>", "storage": {"0x..": "0x.."}}},
       "builtins": {"0x0000000000000000000000000000000000000001": "ecrecover", ...},
       "txpool": {"maxTransactions": 100000, "maxBytes": 134217728, "maxQueuedPerSender": 64, "maxQueued": 1024,
-                 "queuedLifetime": 10800, "minTip": 0, "priceBump": 10}
+                 "queuedLifetime": 10800, "minTip": 0, "priceBump": 10},
+      "network": {"admins": ["0x<address>", ...], "nodes": ["0x<node id>", ...]}
     }
 
 "txpool" is optional, and so is each of its fields: the node's admission policy
-(chain/txpool/policy.py has the defaults), which node flags override.
+(chain/txpool/policy.py has the defaults), which node flags override. "network" names
+the consortium's admin accounts and the node ids allowed to connect (a node id is the
+address of a node's key); a spec without it is a single node's.
 
 Numbers may be JSON integers, decimal strings or 0x-hex strings. Every problem is a
 `SpecError` naming the field, never a KeyError.
@@ -50,6 +53,14 @@ class EngineSpec:
 
 
 @dataclass(frozen=True)
+class NetworkSpec:
+    """The consortium's membership at genesis: its admin accounts and its nodes' ids."""
+
+    admins: tuple[bytes, ...] = ()
+    nodes: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
 class ChainSpec:
     name: str
     engine: EngineSpec
@@ -59,6 +70,7 @@ class ChainSpec:
     accounts: dict[bytes, GenesisAccount]
     builtins: dict[bytes, str]
     txpool: dict[str, int | float] = field(default_factory=dict)  # PoolLimits fields
+    network: NetworkSpec = field(default_factory=lambda: NetworkSpec())
     raw: dict = field(default_factory=dict, compare=False)
 
     def to_json(self) -> str:
@@ -155,7 +167,8 @@ def parse_spec(data: dict) -> ChainSpec:
                      timestamp=_int(genesis.get("timestamp", 0), "genesis.timestamp"),
                      extra_data=_hex(genesis.get("extraData", "0x"), "genesis.extraData"),
                      accounts=accounts, builtins=builtins,
-                     txpool=_parse_txpool(_object(data.get("txpool", {}), "txpool")), raw=data)
+                     txpool=_parse_txpool(_object(data.get("txpool", {}), "txpool")),
+                     network=_parse_network(_object(data.get("network", {}), "network")), raw=data)
 
 
 # "txpool" field -> (PoolLimits field, smallest allowed value)
@@ -180,6 +193,19 @@ def _parse_txpool(section: dict) -> dict[str, int | float]:
             raise SpecError("txpool.queuedLifetime: expected a positive number of seconds")
         limits["queued_lifetime"] = float(lifetime)
     return limits
+
+
+def _parse_network(section: dict) -> NetworkSpec:
+    unknown = set(section) - {"admins", "nodes"}
+    if unknown:
+        raise SpecError(f"network: unknown field(s) {', '.join(sorted(unknown))}")
+    lists = {}
+    for name in ("admins", "nodes"):
+        entries = section.get(name, [])
+        if not isinstance(entries, list):
+            raise SpecError(f"network.{name}: expected a list of addresses")
+        lists[name] = tuple(_hex(entry, f"network.{name}[{i}]", 20) for i, entry in enumerate(entries))
+    return NetworkSpec(**lists)
 
 
 def _parse_engine(engine: dict) -> EngineSpec:

@@ -8,12 +8,22 @@ from chain.core.keys import PrivateKey
 from chain.rpc.server import RpcLimits
 
 
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Where a node listens for its peers, and whom it dials."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port
+    peers: tuple[tuple[str, int], ...] = ()  # addresses to dial
+
+
 @dataclass
 class NodeConfig:
     datadir: str
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 8545
-    key: PrivateKey | None = None  # the authority's key for PoA; the proposer address otherwise
+    key: PrivateKey | None = None  # the node key: its node id on the network, and the authority's key for PoA
+    network: NetworkConfig | None = None  # None: a single node, with no peers
     workers: int = 1  # >1: the parallel executor
     worker_mode: str = "process"
     max_block_transactions: int = 5000

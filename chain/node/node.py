@@ -1,4 +1,5 @@
-"""A node: the chain, its transaction pool, a consensus engine and the JSON-RPC server."""
+"""A node: the chain, its transaction pool, a consensus engine, the JSON-RPC server and,
+on a network, its peers (network.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import logging
 import threading
 from dataclasses import replace
 
-from chain.consensus.engine import ConsensusEngine
+from chain.consensus.engine import ConfirmationLevel, ConsensusEngine, ConsensusError
 from chain.consensus.instant.engine import InstantEngine
 from chain.consensus.poa.engine import PoaEngine
-from chain.core.blocks import Header
+from chain.core.blocks import Block, Header
 from chain.execution.parallel import ParallelExecutor
+from chain.execution.serial import BlockExecution
 from chain.ledger.blockchain import Blockchain
+from chain.net.peers import PeerInfo
 from chain.node.config import NodeConfig
+from chain.node.network import NetworkService
 from chain.rpc.lanes import LaneLimits
 from chain.rpc.methods import EXECUTION, RpcMethods
 from chain.rpc.server import RpcLimits, RpcServer
@@ -21,6 +25,10 @@ from chain.txpool.policy import PoolLimits
 from chain.txpool.pool import TransactionPool
 
 log = logging.getLogger("ewasm.node")
+
+
+class StartError(RuntimeError):
+    """A node that cannot start: a port it cannot bind."""
 
 
 class Node:
@@ -43,19 +51,38 @@ class Node:
         spec = self.chain.spec
         self.pool = TransactionPool(self.chain.params, PoolLimits(**{**spec.txpool, **config.pool}))
         self._pool_lock = threading.Lock()
+        if config.network is not None and config.key is None:
+            raise ValueError("a node on a network needs its node key (--key)")
         if spec.engine.name == "poa":
-            if config.key is None:
-                raise ValueError("a PoA node needs the authority's key (--key)")
-            self.engine: ConsensusEngine = PoaEngine(self, spec.engine.authority, config.key, spec.engine.block_period)
+            seals = config.key is not None and config.key.address == spec.engine.authority
+            if not seals and config.network is None:
+                raise ConsensusError("a single PoA node must be the authority: give it the authority's key (--key)")
+            self.engine: ConsensusEngine = PoaEngine(self, spec.engine.authority, config.key if seals else None,
+                                                     spec.engine.block_period)
             self.proposer = spec.engine.authority
         else:
             self.engine = InstantEngine(self)
             self.proposer = config.key.address if config.key else bytes(20)
-        self.rpc = RpcServer(RpcMethods(self.chain, self), config.rpc_host, config.rpc_port, _fit_rpc_limits(config))
+        self.network = NetworkService(self, config.network) if config.network is not None else None
+        self.rpc = RpcServer(RpcMethods(self.chain, self, self), config.rpc_host, config.rpc_port,
+                             _fit_rpc_limits(config))
 
     # -- what RPC asks (rpc/methods.py, TransactionGateway) -------------------------
     def submit_transaction(self, tx: Transaction) -> bytes:
-        return self.engine.submit_transaction(tx)
+        tx_hash = self.engine.submit_transaction(tx)
+        if self.network is not None:
+            self.network.gossip(tx)
+        return tx_hash
+
+    # -- what RPC reports (rpc/methods.py, NodeStatus) ------------------------------
+    def peers(self) -> list[PeerInfo]:
+        return [] if self.network is None else self.network.peers()
+
+    def consensus_status(self) -> dict:
+        head = self.chain.head()
+        return {"engine": self.engine.name, "validators": self.engine.validators(), "head": head.number,
+                "finalized": self.engine.get_most_recent(ConfirmationLevel.FINALIZED).number,
+                "peers": len(self.peers()), "syncing": self.network is not None and self.network.syncing()}
 
     # -- what the engine asks (consensus/engine.py, BlockProducer) ------------------
     def head(self) -> Header:
@@ -92,26 +119,62 @@ class Node:
             return None
         block, execution = self.chain.build_block(txs, self.proposer, seal=engine.seal,
                                                   validators=engine.validators())
-        with self._pool_lock, self.chain.snapshot() as snapshot:
-            self.pool.remove(execution.included)
-            for tx, err in execution.excluded:
-                log.info("dropped 0x%s: %s", tx.hash.hex(), err)
-            self.pool.remove([tx for tx, _ in execution.excluded])
-            for tx in self.pool.prune(snapshot, {tx.sender for tx in txs}):
-                log.debug("dropped 0x%s: its nonce is used or its sender can no longer pay", tx.hash.hex())
+        for tx, err in execution.excluded:
+            log.info("dropped 0x%s: %s", tx.hash.hex(), err)
+        self._after_block(execution, [tx for tx, _ in execution.excluded])
         self.blocks_made += 1
         log.info("block %d: %d transactions, %d gas", block.number, len(execution.included), execution.gas_used)
+        if self.network is not None:
+            self.network.announce(block)
         return block
+
+    def import_block(self, block: Block) -> BlockExecution:
+        """Import a block made elsewhere (full validation; InvalidBlock if it breaks a rule)."""
+        execution = self.chain.import_block(block, self.engine.rules)
+        self._after_block(execution)
+        log.info("imported block %d (0x%s…): %d transactions", block.number, block.hash.hex()[:12],
+                 len(execution.included))
+        return execution
+
+    def pending_raws(self) -> list[bytes]:
+        """The raw transactions in the pool, pending and queued."""
+        with self._pool_lock:
+            return [tx.raw for tx in self.pool]
+
+    def _after_block(self, execution: BlockExecution, refused: list[Transaction] = ()) -> None:
+        """The pool after a block: included and refused transactions leave, and the
+        senders they touched are brought in line with the new state."""
+        with self._pool_lock, self.chain.snapshot() as snapshot:
+            self.pool.remove(execution.included)
+            self.pool.remove(refused)
+            senders = {tx.sender for tx in (*execution.included, *refused)}
+            for tx in self.pool.prune(snapshot, senders):
+                log.debug("dropped 0x%s: its nonce is used or its sender can no longer pay", tx.hash.hex())
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
+        """Start everything; StartError (with what was started stopped again) if a port
+        cannot be bound."""
         if self.chain.executor is not None:
             self.chain.executor.warm_up()  # helpers up before the first block, failures now
-        self.rpc.start()
+        try:
+            self.rpc.start()
+        except OSError as err:
+            raise StartError(f"cannot serve RPC on {self.config.rpc_host}:{self.config.rpc_port}: "
+                             f"{err.strerror or err}") from None
+        if self.network is not None:
+            try:
+                self.network.start()
+            except OSError as err:
+                self.rpc.stop()
+                net = self.config.network
+                raise StartError(f"cannot listen for peers on {net.host}:{net.port}: {err.strerror or err}") from None
         self.engine.start()
 
     def stop(self) -> None:
         self.engine.stop()
+        if self.network is not None:
+            self.network.stop()
         self.rpc.stop()
         self.chain.close()
 

@@ -172,12 +172,23 @@ class TransactionGateway(Protocol):
         """(pending, queued) transactions in the pool."""
 
 
-class RpcMethods:
-    """The method table, over a chain to read and a gateway for transactions."""
+class NodeStatus(Protocol):
+    """What the node reports of itself: its peers and its consensus."""
 
-    def __init__(self, chain: ChainReader, gateway: TransactionGateway):
+    def peers(self) -> list:
+        """Connected peers, each with node_id, host, port and direction."""
+
+    def consensus_status(self) -> dict:
+        """{"engine", "validators", "head", "finalized", "peers", "syncing"}, plus the engine's own fields."""
+
+
+class RpcMethods:
+    """The method table, over a chain to read, a gateway for transactions and the node's status."""
+
+    def __init__(self, chain: ChainReader, gateway: TransactionGateway, status: NodeStatus):
         self.chain = chain
         self.gateway = gateway
+        self.status = status
         self.table: dict[str, Method] = {
             "web3_clientVersion": Method(self.client_version, 0),
             "net_version": Method(self.net_version, 0),
@@ -202,6 +213,10 @@ class RpcMethods:
             "eth_getProof": Method(self.get_proof, 3, SCAN),
             "eth_feeHistory": Method(self.fee_history, 3),
             "txpool_status": Method(self.txpool_status, 0),
+            "net_peerCount": Method(self.peer_count, 0),
+            "net_listening": Method(lambda p: True, 0),
+            "ewasm_peers": Method(self.peers, 0),
+            "ewasm_consensusStatus": Method(self.consensus_status, 0),
         }
 
     def lane(self, method: str) -> str:
@@ -247,6 +262,19 @@ class RpcMethods:
         """geth's txpool_status: how many transactions are runnable, and how many wait."""
         pending, queued = self.gateway.pool_status()
         return {"pending": quantity(pending), "queued": quantity(queued)}
+
+    def peer_count(self, p):
+        """Peers that finished the handshake."""
+        return quantity(len(self.status.peers()))
+
+    def peers(self, p):
+        return [{"id": data(peer.node_id), "remote": f"{peer.host}:{peer.port}", "direction": peer.direction}
+                for peer in self.status.peers()]
+
+    def consensus_status(self, p):
+        status = dict(self.status.consensus_status())
+        status["validators"] = [to_checksum_address(v) for v in status.get("validators", [])]
+        return status
 
     def fee_history(self, p):
         count = _block_count(p.get(0, "blockCount"))

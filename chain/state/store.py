@@ -197,6 +197,16 @@ class Store:
             data = txn.get(block_hash, db=self.dbs["block_hashes"])
         return None if data is None else int.from_bytes(data, "big")
 
+    def block(self, number: int) -> Block | None:
+        """Block `number` as it was committed (header and raw transactions), in one read."""
+        with self.env.begin() as txn:
+            header = txn.get(_u64(number), db=self.dbs["headers"])
+            if header is None:
+                return None
+            hashes = txn.get(_u64(number), db=self.dbs["block_txs"]) or b""
+            raws = tuple(txn.get(hashes[i:i + 32], db=self.dbs["txs"])[12:] for i in range(0, len(hashes), 32))
+        return Block(Header.decode(header), raws)
+
     def block_tx_hashes(self, number: int) -> list[bytes]:
         with self.env.begin() as txn:
             data = txn.get(_u64(number), db=self.dbs["block_txs"]) or b""

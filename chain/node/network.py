@@ -1,0 +1,247 @@
+"""The node on the network: it passes transactions on, announces and imports blocks, and
+catches up with peers that are ahead.
+
+The transport (chain/net/transport.py) hands every message to `on_message` on its own
+thread; this service queues it and does the work on a thread of its own, so that block
+import or pool admission never holds up the transport. What it does with each message:
+
+- Status, and the number of an announced block: the peer's head, for sync;
+- Transactions: each one not seen before is admitted to the pool and passed on to every
+  other peer. A peer that relays a malformed transaction is banned; one the pool
+  refuses (a used nonce, a full queue) is simply not passed on;
+- NewBlock: the block that extends the head is imported (full validation) and passed
+  on; one further ahead makes the node catch up; one that fails import gets its sender
+  banned;
+- GetBlocks: answered from the store; Blocks: the answer to this node's own request,
+  imported in order (chain/net/sync.py decides whom to ask for what).
+
+A peer that connects is sent this node's head and its pending transactions, so that a
+transaction submitted while two nodes were apart still reaches the authority.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import TYPE_CHECKING
+
+from chain.core.blocks import Block, InvalidBlock
+from chain.net import wire
+from chain.net.gossip import SeenHashes, transaction_messages
+from chain.net.peers import PeerInfo
+from chain.net.sync import BlockSync
+from chain.net.transport import Transport, TransportConfig
+from chain.node.config import NetworkConfig
+from chain.tx.codec import decode_transaction
+from chain.tx.errors import (
+    BadSignature,
+    InvalidTransaction,
+    MalformedTransaction,
+    OversizedTransaction,
+    UnsupportedTransactionType,
+    WrongChainId,
+)
+from chain.tx.transaction import Transaction
+
+if TYPE_CHECKING:
+    from chain.node.node import Node
+
+log = logging.getLogger("ewasm.network")
+
+# What a relayed transaction may not be: an honest node admitted it, so it was well formed.
+RELAY_FAULTS = (MalformedTransaction, BadSignature, UnsupportedTransactionType, WrongChainId, OversizedTransaction)
+MAX_QUEUED_EVENTS = 20_000  # messages waiting for the worker; a peer that floods past it is banned
+BLOCKS_ANSWER_BYTES = 16 << 20  # what one Blocks answer carries at most
+GOSSIP_INTERVAL = 0.02  # seconds new transactions are batched for before they go out
+
+
+class NetworkService:
+    def __init__(self, node: "Node", config: NetworkConfig):
+        chain = node.chain
+        self.node = node
+        self.allowed = frozenset(chain.spec.network.nodes)
+        self.transport = Transport(TransportConfig(node.config.key, chain.params.chain_id, chain.store.header(0).hash,
+                                                   config.host, config.port, config.peers),
+                                   self.is_allowed, self)
+        self.sync = BlockSync()
+        self.seen = SeenHashes()
+        self._events: queue.Queue = queue.Queue(MAX_QUEUED_EVENTS)
+        self._outgoing: list[bytes] = []  # raw transactions to pass on, with their sources
+        self._sources: list[bytes | None] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- what the node asks ---------------------------------------------------------
+    def is_allowed(self, node_id: bytes) -> bool:
+        return node_id in self.allowed
+
+    def peers(self) -> list[PeerInfo]:
+        return self.transport.peers()
+
+    def syncing(self) -> bool:
+        return self.sync.behind(self.node.head().number)
+
+    def gossip(self, tx: Transaction, source: bytes | None = None) -> None:
+        """Pass a newly admitted transaction on (batched), to everyone but `source`."""
+        self.seen.add(tx.hash)
+        with self._lock:
+            self._outgoing.append(tx.raw)
+            self._sources.append(source)
+
+    def announce(self, block: Block, source: bytes | None = None) -> None:
+        """Tell the peers (but `source`) of a block this node committed."""
+        self.transport.broadcast(wire.NewBlock(block.encode()), exclude=source)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        self.transport.start()
+        self._thread = threading.Thread(target=self._work, name="network", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.transport.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # -- from the transport's thread ------------------------------------------------
+    def on_peer(self, node_id: bytes, connected: bool) -> None:
+        self._queue(("peer", node_id, connected))
+
+    def on_message(self, node_id: bytes, message: wire.Message) -> None:
+        self._queue(("message", node_id, message))
+
+    def _queue(self, event) -> None:
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            self.transport.ban(event[1], f"flooded this node with more than {MAX_QUEUED_EVENTS} waiting messages")
+
+    # -- the worker -----------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                kind, node_id, payload = self._events.get(timeout=GOSSIP_INTERVAL)
+            except queue.Empty:
+                pass
+            else:
+                try:
+                    if kind == "peer":
+                        self._on_peer(node_id, payload)
+                    else:
+                        self._on_message(node_id, payload)
+                except Exception:  # a bug: report it, keep the node on the network
+                    log.exception("handling %s from 0x%s failed", kind, node_id.hex())
+            self._flush_gossip()
+            self._request_blocks()
+
+    def _on_peer(self, node_id: bytes, connected: bool) -> None:
+        if not connected:
+            self.sync.on_peer_gone(node_id)
+            return
+        head = self.node.head()
+        self.transport.send(node_id, wire.Status(head.number, head.hash))
+        for message in transaction_messages(self.node.pending_raws()):
+            self.transport.send(node_id, message)
+
+    def _on_message(self, node_id: bytes, message: wire.Message) -> None:
+        if isinstance(message, wire.Status):
+            self.sync.on_head(node_id, message.head_number)
+        elif isinstance(message, wire.Transactions):
+            self._on_transactions(node_id, message.raws)
+        elif isinstance(message, wire.NewBlock):
+            self._on_new_block(node_id, message.block)
+        elif isinstance(message, wire.GetBlocks):
+            self._answer(node_id, message.first, message.count)
+        elif isinstance(message, wire.Blocks):
+            self._on_blocks(node_id, message.blocks)
+
+    def _on_transactions(self, node_id: bytes, raws: tuple[bytes, ...]) -> None:
+        for raw in raws:
+            try:
+                tx = decode_transaction(raw)
+                if tx.hash in self.seen:
+                    continue
+                self.seen.add(tx.hash)
+                self.node.admit(tx)
+            except RELAY_FAULTS as err:
+                self.transport.ban(node_id, f"relayed a malformed transaction: {err.reason}: {err}")
+                return
+            except InvalidTransaction:
+                continue  # stale, known or refused by the pool: not passed on
+            self.gossip(tx, source=node_id)
+
+    def _on_new_block(self, node_id: bytes, data: bytes) -> None:
+        try:
+            block = Block.decode(data)
+        except InvalidBlock as err:
+            self.transport.ban(node_id, f"announced a malformed block: {err}")
+            return
+        self.sync.on_head(node_id, block.number)
+        head = self.node.head()
+        if block.number == head.number + 1 and block.header.parent_hash == head.hash:
+            if self._import(node_id, block):
+                self.announce(block, source=node_id)
+
+    def _answer(self, node_id: bytes, first: int, count: int) -> None:
+        encoded, size = [], 0
+        for number in range(first, first + count):
+            block = self.node.chain.store.block(number)
+            if block is None:
+                break
+            data = block.encode()
+            if encoded and size + len(data) > BLOCKS_ANSWER_BYTES:
+                break
+            encoded.append(data)
+            size += len(data)
+        self.transport.send(node_id, wire.Blocks(tuple(encoded)))
+
+    def _on_blocks(self, node_id: bytes, blocks: tuple[bytes, ...]) -> None:
+        if not self.sync.on_blocks(node_id):
+            return  # not what this node asked for
+        imported = 0
+        for data in blocks:
+            try:
+                block = Block.decode(data)
+            except InvalidBlock as err:
+                self.transport.ban(node_id, f"sent a malformed block: {err}")
+                self.sync.put_aside(node_id)
+                return
+            head = self.node.head()
+            if block.number <= head.number:
+                continue
+            if block.number != head.number + 1 or not self._import(node_id, block):
+                break
+            imported += 1
+        if imported:
+            head = self.node.head()
+            self.transport.broadcast(wire.Status(head.number, head.hash))
+        elif blocks:
+            self.sync.put_aside(node_id)
+
+    def _import(self, node_id: bytes, block: Block) -> bool:
+        try:
+            self.node.import_block(block)
+        except InvalidBlock as err:
+            log.warning("refused block %d from 0x%s: %s", block.number, node_id.hex(), err)
+            self.transport.ban(node_id, f"sent an invalid block: {err}")
+            self.sync.put_aside(node_id)
+            return False
+        return True
+
+    def _flush_gossip(self) -> None:
+        with self._lock:
+            raws, sources = self._outgoing, self._sources
+            self._outgoing, self._sources = [], []
+        if not raws:
+            return
+        for peer in self.transport.peers():
+            for message in transaction_messages([raw for raw, source in zip(raws, sources) if source != peer.node_id]):
+                self.transport.send(peer.node_id, message)
+
+    def _request_blocks(self) -> None:
+        request = self.sync.next_request(self.node.head().number)
+        if request is not None:
+            self.transport.send(request.peer, wire.GetBlocks(request.first, request.count))
