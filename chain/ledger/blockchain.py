@@ -68,6 +68,7 @@ class Blockchain:
         self.params: ChainParams = spec.params
         self.lock = threading.RLock()
         self.executor = executor
+        self.keep_undo = False  # set by engines whose blocks can be reverted until final
         self._head = store.header(store.head_number())
         self._recent_hashes = self._load_recent_hashes(self._head)
         with store.snapshot() as snapshot:
@@ -210,7 +211,7 @@ class Blockchain:
         execution = candidate.execution
         try:
             self.store.commit_block(candidate.block, [tx.hash for tx in execution.included], execution.receipts,
-                                    execution.changes)
+                                    execution.changes, keep_undo=self.keep_undo)
         except BaseException:
             # Keep memory and disk in step: rebuild the tree from what is committed.
             with self.snapshot() as snapshot:
@@ -220,6 +221,30 @@ class Blockchain:
         self._head = header
         if timings is not None:
             timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - started
+
+    def revert_to(self, number: int) -> list[Block]:
+        """Take back the blocks above `number` (to switch to a better fork); returns them,
+        newest first. StoreError if one of them is final (kept no undo record)."""
+        reverted = []
+        with self.lock:
+            while self._head.number > number:
+                block = self.store.block(self._head.number)
+                restored = self.store.revert_head()
+                root = self.tree.update(restored.commitment_updates())
+                parent = self.store.header(self._head.number - 1)
+                if root != parent.state_root:  # cannot happen unless the store is damaged
+                    with self.snapshot() as snapshot:
+                        self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
+                    raise StoreError(f"reverting block {block.number} gave state root 0x{root.hex()}, block "
+                                     f"{parent.number} has 0x{parent.state_root.hex()}")
+                self._head = parent
+                reverted.append(block)
+            self._recent_hashes = self._load_recent_hashes(self._head)
+        return reverted
+
+    def finalize(self, number: int) -> None:
+        """Blocks up to `number` are final: they will never be reverted."""
+        self.store.forget_undo(number)
 
     def discard(self, candidate: Candidate) -> None:
         """Drop a candidate that will not be committed: the tree goes back to the head's."""

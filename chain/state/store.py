@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import lmdb
+import msgpack
 
 from chain.core.blocks import Block, Header
 from chain.core.hashing import EMPTY_CODE_HASH
@@ -25,7 +26,7 @@ from chain.state.account import EMPTY_ACCOUNT, ZERO_WORD, Account, account_key, 
 from chain.state.overlay import StateChanges
 
 _DATABASES = ("meta", "accounts", "storage", "code", "headers", "block_hashes", "block_txs", "txs",
-              "receipts", "logs", "consensus")
+              "receipts", "logs", "consensus", "undo")
 _HEAD = b"head"
 
 
@@ -242,8 +243,13 @@ class Store:
 
     # -- writing ------------------------------------------------------------------
     def commit_block(self, block: Block, tx_hashes: list[bytes], receipts: list[Receipt],
-                     changes: StateChanges, extra_meta: dict[bytes, bytes] | None = None) -> None:
-        """Write a block, its transactions, receipts, logs and state changes atomically."""
+                     changes: StateChanges, extra_meta: dict[bytes, bytes] | None = None,
+                     keep_undo: bool = False) -> None:
+        """Write a block, its transactions, receipts, logs and state changes atomically.
+
+        With `keep_undo`, the values the block overwrites are kept too, in the same write,
+        so that `revert_head` can take the block back while it is not final.
+        """
         number = block.number
         head = self.head_number()
         expected = 0 if head is None else head + 1
@@ -269,6 +275,8 @@ class Store:
         meta = {_HEAD: n, **(extra_meta or {})}
         dbs = self.dbs
         with self.env.begin(write=True) as txn:
+            if keep_undo:
+                txn.put(n, _undo_record(txn, dbs, changes), db=dbs["undo"])
             for db_name, items in (("accounts", accounts_put), ("storage", storage_put),
                                    ("code", list(changes.code.items())), ("txs", txs_put),
                                    ("receipts", receipts_put), ("logs", logs_put),
@@ -283,6 +291,74 @@ class Store:
             txn.put(n, block.header.encode(), db=dbs["headers"])
             txn.put(block.hash, n, db=dbs["block_hashes"])
             txn.put(n, b"".join(tx_hashes), db=dbs["block_txs"])
+
+
+    def revert_head(self) -> StateChanges:
+        """Take back the head block: restore what it overwrote and drop its records, in one
+        write. Returns the restored entries (old values, None where the block created
+        them), for the commitment. StoreError if the head has no undo record (final)."""
+        head = self.head_number()
+        if not head:
+            raise StoreError("there is no block to revert")
+        n, dbs = _u64(head), self.dbs
+        with self.env.begin(write=True) as txn:
+            record = txn.get(n, db=dbs["undo"])
+            if record is None:
+                raise StoreError(f"block {head} is final: it has no undo record")
+            restored = _apply_undo(txn, dbs, record)
+            header = Header.decode(txn.get(n, db=dbs["headers"]))
+            hashes = txn.get(n, db=dbs["block_txs"]) or b""
+            for i in range(0, len(hashes), 32):
+                txn.delete(hashes[i:i + 32], db=dbs["txs"])
+                txn.delete(hashes[i:i + 32], db=dbs["receipts"])
+            cursor = txn.cursor(db=dbs["logs"])
+            if cursor.set_range(n):
+                while cursor.key()[:8] == n and cursor.delete():
+                    pass
+            for db_name in ("headers", "block_txs", "undo"):
+                txn.delete(n, db=dbs[db_name])
+            txn.delete(header.hash, db=dbs["block_hashes"])
+            txn.put(_HEAD, _u64(head - 1), db=dbs["meta"])
+        return restored
+
+    def forget_undo(self, up_to: int) -> None:
+        """Blocks up to `up_to` are final: their undo records go."""
+        with self.env.begin(write=True) as txn:
+            cursor = txn.cursor(db=self.dbs["undo"])
+            if cursor.first():
+                while int.from_bytes(cursor.key(), "big") <= up_to and cursor.delete():
+                    pass
+
+
+def _undo_record(txn, dbs, changes: StateChanges) -> bytes:
+    """What `changes` overwrite, read before they are written: old accounts and slots
+    (None where absent) and the code hashes the block adds."""
+    accounts = [[address, txn.get(address, db=dbs["accounts"])] for address in sorted(changes.accounts)]
+    storage = [[address + slot, txn.get(address + slot, db=dbs["storage"])]
+               for address, slot in sorted(changes.storage)]
+    new_code = [code_hash for code_hash in sorted(changes.code) if txn.get(code_hash, db=dbs["code"]) is None]
+    return msgpack.packb([accounts, storage, new_code], use_bin_type=True)
+
+
+def _apply_undo(txn, dbs, record: bytes) -> StateChanges:
+    """Write an undo record's old values back; returns them as state changes."""
+    accounts, storage, new_code = msgpack.unpackb(record, raw=False)
+    restored = StateChanges()
+    for address, old in accounts:
+        if old is None:
+            txn.delete(address, db=dbs["accounts"])
+        else:
+            txn.put(address, old, db=dbs["accounts"])
+        restored.accounts[address] = None if old is None else Account.decode(old)
+    for key, old in storage:
+        if old is None:
+            txn.delete(key, db=dbs["storage"])
+        else:
+            txn.put(key, old, db=dbs["storage"])
+        restored.storage[(key[:20], key[20:])] = old
+    for code_hash in new_code:
+        txn.delete(code_hash, db=dbs["code"])
+    return restored
 
 
 def _encode_log(log: Log) -> bytes:

@@ -188,3 +188,57 @@ def test_a_candidate_that_is_discarded_leaves_the_tree_at_the_head(tmp_path):
         chain.discard(candidate)
     assert state_of(chain) == before
     chain.close()
+
+
+def entries(chain: Blockchain) -> list:
+    with chain.snapshot() as snap:
+        return list(snap.commitment_entries())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(plans, min_size=1, max_size=4), st.data())
+def test_reverting_blocks_restores_the_state_and_records_of_the_block_below_exactly(blocks, data):
+    """What a node does to switch forks: every block above the common ancestor is taken
+    back; state, commitment and records are then those of the ancestor, and the chain
+    builds on from there as if the reverted blocks never were."""
+    with tempfile.TemporaryDirectory() as tmp:
+        chain = new_chain(tmp, "a")
+        chain.keep_undo = True
+        nonces, states, included = [0] * len(SENDERS), [], []
+        for number, plan in enumerate(blocks, start=1):
+            states.append((state_of(chain), entries(chain)))
+            txs = []
+            for sender, amount in plan:
+                txs.append(transfer(SENDERS[sender], nonces[sender], amount))
+                nonces[sender] += 1
+            block = build(chain, txs, timestamp=20 + number)
+            included.append([decode_transaction(raw).hash for raw in block.transactions])
+        keep = data.draw(st.integers(0, len(blocks) - 1))
+        reverted = chain.revert_to(keep)
+        assert [b.number for b in reverted] == list(range(len(blocks), keep, -1))
+        assert (state_of(chain), entries(chain)) == states[keep]
+        assert chain.context(AUTHORITY.address).block_hashes == {n: chain.store.header(n).hash for n in range(keep + 1)}
+        for hashes in included[keep:]:
+            assert all(chain.store.transaction(h) is None and chain.store.receipt(h) is None for h in hashes)
+        assert chain.store.block(keep + 1) is None and list(chain.store.logs(keep + 1, 10**6)) == []
+        build(chain, [], timestamp=40)  # and the chain goes on from there
+        reopened_state = state_of(chain)
+        chain.close()
+        reopened = Blockchain.open(str(Path(tmp) / "a"))
+        assert state_of(reopened) == reopened_state
+        reopened.close()
+
+
+def test_a_final_block_cannot_be_reverted(tmp_path):
+    from chain.state.store import StoreError
+
+    chain = new_chain(tmp_path, "a")
+    chain.keep_undo = True
+    build(chain, [transfer(SENDERS[0], 0, 1)], timestamp=20)
+    build(chain, [transfer(SENDERS[0], 1, 1)], timestamp=21)
+    chain.finalize(1)
+    assert [b.number for b in chain.revert_to(1)] == [2]
+    with pytest.raises(StoreError, match="block 1 is final"):
+        chain.revert_to(0)
+    assert chain.head().number == 1
+    chain.close()
