@@ -9,10 +9,10 @@ multi-node engines (PoA among several authorities, PBFT) will implement next:
 - `get_most_recent(level)`: the newest block at a confirmation level.
 
 An engine drives a `BlockProducer` (the node): it admits transactions through it and
-asks it for blocks, sealing each with `seal`. Each engine has its own folder: `instant`
-makes a block as soon as transactions are pending; `poa` is a single authority that
-seals a block every block period (Aura-like steps: step = time // period) when
-transactions are pending.
+asks it for blocks, sealing each with `seal`; its `rules` are its part of block
+validity, its `prefers` its fork choice, and `on_head` moves its finality. Each engine
+has its own folder: `instant` makes a block as soon as transactions are pending; `poa`
+is Aura, validators taking turns by time step.
 """
 
 from __future__ import annotations
@@ -47,12 +47,22 @@ class BlockProducer(Protocol):
     def admit(self, tx: Transaction) -> None:
         """Admit a transaction to the pool, or raise InvalidTransaction."""
 
-    def produce_block(self, engine: "ConsensusEngine") -> Block | None:
+    def produce_block(self, engine: "ConsensusEngine", *, timestamp: int | None = None, extra_data: bytes = b"",
+                      allow_empty: bool = False) -> Block | None:
         """Build, seal (through `engine.seal`) and commit a block from the pool; None when
-        nothing is pending."""
+        nothing is pending and `allow_empty` is false."""
 
     def head(self) -> Header:
         """The newest committed block."""
+
+    def header(self, number: int) -> Header | None:
+        """A committed block's header."""
+
+    def finalized(self) -> int:
+        """The newest final block's number."""
+
+    def finalize(self, number: int) -> None:
+        """Blocks up to `number` are final: never to be reverted."""
 
 
 class ConsensusEngine(ABC):
@@ -83,9 +93,27 @@ class ConsensusEngine(ABC):
         return 0
 
     def get_most_recent(self, level: ConfirmationLevel | str = ConfirmationLevel.LATEST) -> Header:
-        """With one block producer there are no forks: every committed block is final."""
-        ConfirmationLevel(level)  # rejects unknown levels
-        return self.producer.head()
+        """The head, or for "safe" and "finalized" the newest final block."""
+        if ConfirmationLevel(level) is ConfirmationLevel.LATEST:
+            return self.producer.head()
+        return self.producer.header(self.producer.finalized())
+
+    def on_head(self) -> None:
+        """The node's head changed (a block built, imported or reverted): engines with
+        finality rules update it here."""
+
+    def witness(self, header: Header) -> bool:
+        """Note a block heard of; False if it is evidence of misbehaviour (recorded)."""
+        return True
+
+    def prefers(self, candidate: Header, current: Header) -> bool:
+        """Whether a branch ending at `candidate` beats the chain ending at `current`
+        (engines without forks never switch)."""
+        return False
+
+    def status(self) -> dict:
+        """The engine's own fields for ewasm_consensusStatus."""
+        return {}
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:

@@ -2,7 +2,8 @@
 
     {
       "name": "ewasm-dev",
-      "engine": {"instant": {}}            or  {"poa": {"authority": "0x..", "blockPeriod": 1.0}},
+      "engine": {"instant": {}}  or  {"poa": {"validators": ["0x..", ...], "stepDuration": 1.0, "emptyBlocks": true}}
+                                 or  {"poa": {"authority": "0x..", "blockPeriod": 1.0}}  (one authority),
       "params": {"chainId": 1337, "shardId": 0, "gasLimit": 30000000, "maxTransactionSize": 131072,
                  "baseFeePerGas": 0, "maxCodeSize": 1048576, "costTable": "<hash of the cost table>"},
       "genesis": {"timestamp": 0, "extraData": "0x"},
@@ -48,8 +49,14 @@ class EngineSpec:
     """Which consensus engine runs the chain, and its settings."""
 
     name: str  # "instant" or "poa"
-    authority: bytes | None = None  # the single PoA signer
-    block_period: float = 1.0
+    validators: tuple[bytes, ...] = ()  # the PoA authorities, in turn order
+    block_period: float = 1.0  # PoA: the step duration, seconds
+    empty_blocks: bool = False  # PoA: seal a block at every own step, even with nothing pending
+
+    @property
+    def authority(self) -> bytes | None:
+        """The authority of a single-authority chain (None otherwise)."""
+        return self.validators[0] if len(self.validators) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -217,14 +224,35 @@ def _parse_engine(engine: dict) -> EngineSpec:
     if name == "instant":
         return EngineSpec("instant", block_period=0.0)
     if name == "poa":
-        if "authority" not in settings:
-            raise SpecError("engine.poa.authority: required (the address of the single signer)")
-        period = settings.get("blockPeriod", 1.0)
-        if isinstance(period, bool) or not isinstance(period, (int, float)) or not 0 < period <= 3600:
-            raise SpecError("engine.poa.blockPeriod: expected seconds between 0 and 3600")
-        return EngineSpec("poa", authority=_hex(settings["authority"], "engine.poa.authority", 20),
-                          block_period=float(period))
+        return _parse_poa(settings)
     raise SpecError(f"engine: unknown engine {name!r} (known: instant, poa)")
+
+
+def _parse_poa(settings: dict) -> EngineSpec:
+    """{"validators": [...], "stepDuration": S, "emptyBlocks": B}, or the single-authority
+    form {"authority": X, "blockPeriod": S}, which seals only when there is work."""
+    unknown = set(settings) - {"authority", "validators", "stepDuration", "blockPeriod", "emptyBlocks"}
+    if unknown:
+        raise SpecError(f"engine.poa: unknown field(s) {', '.join(sorted(unknown))}")
+    if ("authority" in settings) == ("validators" in settings):
+        raise SpecError("engine.poa: give either authority (one signer) or validators (a list), not both")
+    if "authority" in settings:
+        validators = (_hex(settings["authority"], "engine.poa.authority", 20),)
+    else:
+        entries = settings["validators"]
+        if not isinstance(entries, list) or not entries:
+            raise SpecError("engine.poa.validators: expected a non-empty list of addresses")
+        validators = tuple(_hex(v, f"engine.poa.validators[{i}]", 20) for i, v in enumerate(entries))
+        if len(set(validators)) != len(validators):
+            raise SpecError("engine.poa.validators: an address is listed twice")
+    name = "stepDuration" if "stepDuration" in settings else "blockPeriod"
+    period = settings.get(name, 1.0)
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or not 0 < period <= 3600:
+        raise SpecError(f"engine.poa.{name}: expected seconds between 0 and 3600")
+    empty = settings.get("emptyBlocks", "validators" in settings)
+    if not isinstance(empty, bool):
+        raise SpecError("engine.poa.emptyBlocks: expected true or false")
+    return EngineSpec("poa", validators=validators, block_period=float(period), empty_blocks=empty)
 
 
 def load_spec(path: str) -> ChainSpec:

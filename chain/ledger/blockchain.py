@@ -70,6 +70,7 @@ class Blockchain:
         self.executor = executor
         self.keep_undo = False  # set by engines whose blocks can be reverted until final
         self._head = store.header(store.head_number())
+        self._finalized = store.finalized_number()
         self._recent_hashes = self._load_recent_hashes(self._head)
         with store.snapshot() as snapshot:
             # The commitment lives in memory; it is rebuilt from the flat state at start and
@@ -147,7 +148,8 @@ class Blockchain:
         return execute_serial(snapshot, txs, context, self.params)
 
     def build(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None, seal=None,
-              validators: list[bytes] | None = None, timings: dict[str, float] | None = None) -> Candidate:
+              validators: list[bytes] | None = None, extra_data: bytes = b"",
+              timings: dict[str, float] | None = None) -> Candidate:
         """Execute `txs` on the head and make the block: the caller holds `lock` and then
         commits or discards the candidate.
 
@@ -167,7 +169,7 @@ class Blockchain:
                         timestamp=context.timestamp, proposer=proposer, state_root=state_root,
                         transactions_root=tx_root, receipts_root=receipts_root, outgoing_receipts_root=EMPTY,
                         validator_set_hash=validator_set_hash(validators or []),
-                        gas_limit=self.params.block_gas_limit, gas_used=execution.gas_used)
+                        gas_limit=self.params.block_gas_limit, gas_used=execution.gas_used, extra_data=extra_data)
         if seal is not None:
             header = header.with_seal(seal(header))
         if timings is not None:
@@ -242,21 +244,29 @@ class Blockchain:
             self._recent_hashes = self._load_recent_hashes(self._head)
         return reverted
 
+    @property
+    def finalized(self) -> int:
+        """The newest final block: the head, unless blocks are kept revertible (keep_undo)."""
+        return self._finalized if self.keep_undo else self._head.number
+
     def finalize(self, number: int) -> None:
         """Blocks up to `number` are final: they will never be reverted."""
-        self.store.forget_undo(number)
+        with self.lock:
+            if self.keep_undo and self._finalized < number <= self._head.number:
+                self.store.finalize(number)
+                self._finalized = number
 
     def discard(self, candidate: Candidate) -> None:
         """Drop a candidate that will not be committed: the tree goes back to the head's."""
         self.tree.revert(candidate.undo)
 
     def build_block(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None, seal=None,
-                    validators: list[bytes] | None = None,
+                    validators: list[bytes] | None = None, extra_data: bytes = b"",
                     timings: dict[str, float] | None = None) -> tuple[Block, BlockExecution]:
         """Build a block on the head and commit it at once (one node's production)."""
         with self.lock:
             candidate = self.build(txs, proposer, timestamp=timestamp, seal=seal, validators=validators,
-                                   timings=timings)
+                                   extra_data=extra_data, timings=timings)
             self.commit(candidate, timings)
             return candidate.block, candidate.execution
 

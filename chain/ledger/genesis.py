@@ -34,7 +34,7 @@ def make_genesis(spec: ChainSpec) -> Genesis:
     changes = genesis_state(spec)
     tree = MerkleTree()
     tree.update(changes.commitment_updates())
-    validators = [spec.engine.authority] if spec.engine.authority else []
+    validators = list(spec.engine.validators)
     header = genesis_header(shard_id=spec.params.shard_id, state_root=tree.root, timestamp=spec.timestamp,
                             gas_limit=spec.params.block_gas_limit, validator_set_hash=validator_set_hash(validators),
                             extra_data=spec.extra_data)

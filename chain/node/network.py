@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from chain.core.blocks import Block, InvalidBlock
@@ -33,6 +34,7 @@ from chain.net.peers import PeerInfo
 from chain.net.sync import BlockSync
 from chain.net.transport import Transport, TransportConfig
 from chain.node.config import NetworkConfig
+from chain.node.forks import SideBlocks
 from chain.tx.codec import decode_transaction
 from chain.tx.errors import (
     BadSignature,
@@ -65,6 +67,8 @@ class NetworkService:
                                                    config.host, config.port, config.peers),
                                    self.is_allowed, self)
         self.sync = BlockSync()
+        self.side = SideBlocks()
+        self._fork_requests: dict[bytes, float] = {}  # peer -> when it was asked for a fork's blocks
         self.seen = SeenHashes()
         self._events: queue.Queue = queue.Queue(MAX_QUEUED_EVENTS)
         self._outgoing: list[bytes] = []  # raw transactions to pass on, with their sources
@@ -136,6 +140,7 @@ class NetworkService:
                     log.exception("handling %s from 0x%s failed", kind, node_id.hex())
             self._flush_gossip()
             self._request_blocks()
+            self.side.prune(self.node.finalized())
 
     def _on_peer(self, node_id: bytes, connected: bool) -> None:
         if not connected:
@@ -180,10 +185,54 @@ class NetworkService:
             self.transport.ban(node_id, f"announced a malformed block: {err}")
             return
         self.sync.on_head(node_id, block.number)
+        self._take(node_id, block, announced=True)
+
+    def _take(self, node_id: bytes, block: Block, announced: bool = False) -> Block | None:
+        """Import a block that extends the head; keep one that does not, as a possible
+        fork. Returns the block when it is kept aside (a fork's tip to consider)."""
         head = self.node.head()
-        if block.number == head.number + 1 and block.header.parent_hash == head.hash:
-            if self._import(node_id, block):
+        if self._on_chain(block.hash) is not None:
+            return None  # known
+        self._witness(block)
+        if block.header.parent_hash == head.hash:
+            if self._import(node_id, block) and announced:
                 self.announce(block, source=node_id)
+            return None
+        if block.number <= self.node.finalized():
+            return None  # below finality no fork can win
+        self.side.add(block)
+        return block
+
+    def _witness(self, block: Block) -> None:
+        """Let the engine see who sealed what (evidence of double sealing)."""
+        try:
+            self.node.engine.witness(block.header)
+        except InvalidBlock:
+            pass  # malformed for this engine: import will say so
+
+    def _on_chain(self, block_hash: bytes) -> int | None:
+        return self.node.chain.store.block_number_of(block_hash)
+
+    def _consider_fork(self, node_id: bytes, tip: Block) -> None:
+        """Switch to the branch ending at `tip` if the engine prefers it; ask `node_id`
+        for the blocks below it when some are missing."""
+        branch = self.side.branch(tip, self._on_chain)
+        if isinstance(branch, bytes):
+            first = max(self.node.finalized() + 1, tip.number - wire.MAX_BLOCKS + 1)
+            self._fork_requests[node_id] = time.monotonic()
+            self.transport.send(node_id, wire.GetBlocks(first, tip.number - first + 1))
+            return
+        if not self.node.engine.prefers(tip.header, self.node.head()):
+            return
+        try:
+            self.node.switch_to(branch.ancestor, branch.blocks)
+        except InvalidBlock as err:
+            log.warning("refused a fork from 0x%s: %s", node_id.hex(), err)
+            self.transport.ban(node_id, f"sent a fork with an invalid block: {err}")
+            return
+        self.announce(tip, source=node_id)
+        head = self.node.head()
+        self.transport.broadcast(wire.Status(head.number, head.hash))
 
     def _answer(self, node_id: bytes, first: int, count: int) -> None:
         encoded, size = [], 0
@@ -199,9 +248,10 @@ class NetworkService:
         self.transport.send(node_id, wire.Blocks(tuple(encoded)))
 
     def _on_blocks(self, node_id: bytes, blocks: tuple[bytes, ...]) -> None:
-        if not self.sync.on_blocks(node_id):
+        asked = self.sync.on_blocks(node_id) | (self._fork_requests.pop(node_id, None) is not None)
+        if not asked:
             return  # not what this node asked for
-        imported = 0
+        before, tip = self.node.head(), None
         for data in blocks:
             try:
                 block = Block.decode(data)
@@ -209,17 +259,14 @@ class NetworkService:
                 self.transport.ban(node_id, f"sent a malformed block: {err}")
                 self.sync.put_aside(node_id)
                 return
-            head = self.node.head()
-            if block.number <= head.number:
-                continue
-            if block.number != head.number + 1 or not self._import(node_id, block):
-                break
-            imported += 1
-        if imported:
-            head = self.node.head()
+            aside = self._take(node_id, block)
+            if aside is not None and (tip is None or aside.number > tip.number):
+                tip = aside
+        if tip is not None:
+            self._consider_fork(node_id, tip)
+        head = self.node.head()
+        if head.hash != before.hash:
             self.transport.broadcast(wire.Status(head.number, head.hash))
-        elif blocks:
-            self.sync.put_aside(node_id)
 
     def _import(self, node_id: bytes, block: Block) -> bool:
         try:

@@ -7,10 +7,10 @@ import logging
 import threading
 from dataclasses import replace
 
-from chain.consensus.engine import ConfirmationLevel, ConsensusEngine, ConsensusError
+from chain.consensus.engine import ConsensusEngine, ConsensusError
 from chain.consensus.instant.engine import InstantEngine
 from chain.consensus.poa.engine import PoaEngine
-from chain.core.blocks import Block, Header
+from chain.core.blocks import Block, Header, InvalidBlock
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockExecution
 from chain.ledger.blockchain import Blockchain
@@ -20,6 +20,8 @@ from chain.node.network import NetworkService
 from chain.rpc.lanes import LaneLimits
 from chain.rpc.methods import EXECUTION, RpcMethods
 from chain.rpc.server import RpcLimits, RpcServer
+from chain.tx.codec import decode_transaction
+from chain.tx.errors import InvalidTransaction
 from chain.tx.transaction import Transaction
 from chain.txpool.policy import PoolLimits
 from chain.txpool.pool import TransactionPool
@@ -54,12 +56,14 @@ class Node:
         if config.network is not None and config.key is None:
             raise ValueError("a node on a network needs its node key (--key)")
         if spec.engine.name == "poa":
-            seals = config.key is not None and config.key.address == spec.engine.authority
+            validators = spec.engine.validators
+            seals = config.key is not None and config.key.address in validators
             if not seals and config.network is None:
                 raise ConsensusError("a single PoA node must be the authority: give it the authority's key (--key)")
-            self.engine: ConsensusEngine = PoaEngine(self, spec.engine.authority, config.key if seals else None,
-                                                     spec.engine.block_period)
-            self.proposer = spec.engine.authority
+            self.engine: ConsensusEngine = PoaEngine(self, validators, config.key if seals else None,
+                                                     spec.engine.block_period, empty_blocks=spec.engine.empty_blocks)
+            self.chain.keep_undo = len(validators) > 1  # one authority never forks: its blocks are final at once
+            self.proposer = config.key.address if seals else bytes(20)
         else:
             self.engine = InstantEngine(self)
             self.proposer = config.key.address if config.key else bytes(20)
@@ -81,8 +85,8 @@ class Node:
     def consensus_status(self) -> dict:
         head = self.chain.head()
         return {"engine": self.engine.name, "validators": self.engine.validators(), "head": head.number,
-                "finalized": self.engine.get_most_recent(ConfirmationLevel.FINALIZED).number,
-                "peers": len(self.peers()), "syncing": self.network is not None and self.network.syncing()}
+                "finalized": self.chain.finalized, "peers": len(self.peers()),
+                "syncing": self.network is not None and self.network.syncing(), **self.engine.status()}
 
     # -- what the engine asks (consensus/engine.py, BlockProducer) ------------------
     def head(self) -> Header:
@@ -109,21 +113,23 @@ class Node:
         with self._pool_lock:
             return self.pool.pending_count, self.pool.queued_count
 
-    def produce_block(self, engine: ConsensusEngine):
-        """Build one block from the pool; None when nothing is pending."""
+    def produce_block(self, engine: ConsensusEngine, *, timestamp: int | None = None, extra_data: bytes = b"",
+                      allow_empty: bool = False):
+        """Build one block from the pool; None when nothing is pending (unless `allow_empty`)."""
         with self._pool_lock, self.chain.snapshot() as snapshot:
             for tx in self.pool.expire():
                 log.debug("queued 0x%s expired", tx.hash.hex())
             txs = self.pool.ready(snapshot, self.chain.params.block_gas_limit, self.config.max_block_transactions)
-        if not txs:
+        if not txs and not allow_empty:
             return None
-        block, execution = self.chain.build_block(txs, self.proposer, seal=engine.seal,
-                                                  validators=engine.validators())
+        block, execution = self.chain.build_block(txs, self.proposer, timestamp=timestamp, seal=engine.seal,
+                                                  validators=engine.validators(), extra_data=extra_data)
         for tx, err in execution.excluded:
             log.info("dropped 0x%s: %s", tx.hash.hex(), err)
         self._after_block(execution, [tx for tx, _ in execution.excluded])
         self.blocks_made += 1
         log.info("block %d: %d transactions, %d gas", block.number, len(execution.included), execution.gas_used)
+        self.engine.on_head()
         if self.network is not None:
             self.network.announce(block)
         return block
@@ -134,7 +140,45 @@ class Node:
         self._after_block(execution)
         log.info("imported block %d (0x%s…): %d transactions", block.number, block.hash.hex()[:12],
                  len(execution.included))
+        self.engine.on_head()
         return execution
+
+    def switch_to(self, ancestor: int, branch: list[Block]) -> None:
+        """Leave the blocks above `ancestor` for `branch` (a better fork, oldest first).
+
+        If a block of the branch fails to import, the node goes back to the blocks it
+        left, and InvalidBlock is raised. Transactions of the left blocks that the branch
+        does not include go back to the pool.
+        """
+        with self.chain.lock:
+            if ancestor < self.chain.finalized:
+                raise InvalidBlock(f"a fork from block {ancestor} would revert the final block {self.chain.finalized}")
+            left = self.chain.revert_to(ancestor)
+            try:
+                for block in branch:
+                    self.import_block(block)
+            except InvalidBlock:
+                self.chain.revert_to(ancestor)
+                for block in reversed(left):
+                    self.import_block(block)
+                raise
+        included = {raw for block in branch for raw in block.transactions}
+        for raw in (raw for block in reversed(left) for raw in block.transactions if raw not in included):
+            try:
+                self.admit(decode_transaction(raw))
+            except InvalidTransaction:
+                pass
+        log.info("switched to a better fork: %d blocks above block %d left, %d imported (head %d)", len(left),
+                 ancestor, len(branch), self.chain.head().number)
+
+    def header(self, number: int) -> Header | None:
+        return self.chain.head() if number == self.chain.head().number else self.chain.store.header(number)
+
+    def finalized(self) -> int:
+        return self.chain.finalized
+
+    def finalize(self, number: int) -> None:
+        self.chain.finalize(number)
 
     def pending_raws(self) -> list[bytes]:
         """The raw transactions in the pool, pending and queued."""

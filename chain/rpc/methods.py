@@ -72,7 +72,8 @@ MAX_REWARD_PERCENTILES = 100
 
 
 # Block tags that name the newest state (this node has one: it keeps no history).
-_NEWEST_TAGS = ("latest", "pending", "safe", "finalized")
+_NEWEST_TAGS = ("latest", "pending")
+_FINAL_TAGS = ("safe", "finalized")  # the newest final block: the head, on engines that never fork
 
 
 # Where a method runs (see lanes.py): on the event loop, or in one of the lanes.
@@ -180,6 +181,9 @@ class NodeStatus(Protocol):
 
     def consensus_status(self) -> dict:
         """{"engine", "validators", "head", "finalized", "peers", "syncing"}, plus the engine's own fields."""
+
+    def finalized(self) -> int:
+        """The newest final block's number."""
 
 
 class RpcMethods:
@@ -300,6 +304,8 @@ class RpcMethods:
             tag = tag.get("blockNumber")
         if tag in _NEWEST_TAGS:
             return head
+        if tag in _FINAL_TAGS:
+            return self.status.finalized()
         if tag == "earliest":
             return 0
         number = parse_quantity(tag, "block")

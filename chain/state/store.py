@@ -28,6 +28,7 @@ from chain.state.overlay import StateChanges
 _DATABASES = ("meta", "accounts", "storage", "code", "headers", "block_hashes", "block_txs", "txs",
               "receipts", "logs", "consensus", "undo")
 _HEAD = b"head"
+_FINALIZED = b"finalized"
 
 
 def _u64(n: int) -> bytes:
@@ -321,13 +322,20 @@ class Store:
             txn.put(_HEAD, _u64(head - 1), db=dbs["meta"])
         return restored
 
-    def forget_undo(self, up_to: int) -> None:
-        """Blocks up to `up_to` are final: their undo records go."""
+    def finalize(self, up_to: int) -> None:
+        """Blocks up to `up_to` are final: their undo records go, and the final height is
+        kept (one write)."""
         with self.env.begin(write=True) as txn:
             cursor = txn.cursor(db=self.dbs["undo"])
             if cursor.first():
                 while int.from_bytes(cursor.key(), "big") <= up_to and cursor.delete():
                     pass
+            txn.put(_FINALIZED, _u64(up_to), db=self.dbs["meta"])
+
+    def finalized_number(self) -> int:
+        """The final height kept by `finalize` (0 if none was)."""
+        data = self.get_meta(_FINALIZED)
+        return 0 if data is None else int.from_bytes(data, "big")
 
 
 def _undo_record(txn, dbs, changes: StateChanges) -> bytes:

@@ -1,46 +1,111 @@
-"""Proof of authority with a single authority that seals a block at each step that has
-pending transactions (Aura-like steps: step = time // period). The other nodes of the
-network follow: they import and verify its blocks, and seal nothing.
+"""Proof of authority, Aura-style: a fixed list of validators takes turns by time step.
+
+step = unix time // step duration, and step s belongs to validators[s mod n]. At the
+start of each of its steps a validator seals a block on its head (empty too, unless the
+spec turns empty blocks off), so that finality and liveness never wait for traffic; a
+validator that is offline simply misses its steps, and the others go on. Every node
+checks each block against the same rules (rules.py).
+
+Blocks can fork (two validators that did not see each other's block in time): the chain
+with more blocks wins, then the one whose head has the lower step (OpenEthereum's
+score), and a node switches by reverting to the common ancestor. A block is final once
+more than half of the validators have sealed blocks on top of it, its own included
+(finality.py); final blocks are never reverted. Two different blocks by one validator in
+one step are evidence of misbehaviour: they are recorded, and the first one is kept
+unless the other's branch outgrows it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Callable
 
 from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError
+from chain.consensus.poa.finality import newest_final
 from chain.consensus.poa.rules import PoaRules
 from chain.consensus.poa.seal import sign_header
+from chain.consensus.poa.steps import encode_step, header_step, proposer_of, step_at, step_timestamp
 from chain.core.blocks import Header
 from chain.core.keys import PrivateKey
 
+log = logging.getLogger("ewasm.consensus")
+MAX_EVIDENCE = 256
+
 
 class PoaEngine(ConsensusEngine):
-    """A single authority sealing a block at each step that has pending transactions."""
-
     name = "poa"
 
-    def __init__(self, producer: BlockProducer, authority: bytes, key: PrivateKey | None, period: float):
-        """`key` is the authority's, to seal; None on a node that follows."""
+    def __init__(self, producer: BlockProducer, validators: tuple[bytes, ...], key: PrivateKey | None,
+                 step_duration: float, *, empty_blocks: bool = True, clock: Callable[[], float] = time.time):
+        """`key` seals the steps of its address if that is a validator; None on a node
+        that only follows."""
         super().__init__(producer)
-        if key is not None and key.address != authority:
-            raise ConsensusError(f"the node key is 0x{key.address.hex()}, the chain's authority is 0x{authority.hex()}")
-        self.authority, self.key, self.period = authority, key, period
-        self.rules = PoaRules(authority)
-
-    def step(self) -> None:
-        if self.key is None:  # a follower: blocks come from the network
-            self._stop.wait(timeout=1.0)
-            return
-        now = time.time()
-        next_step = (int(now // self.period) + 1) * self.period
-        if self._stop.wait(timeout=max(0.0, next_step - now)):
-            return
-        self.producer.produce_block(self)
+        if key is not None and key.address not in validators:
+            raise ConsensusError(f"the node key 0x{key.address.hex()} is not one of the chain's validators")
+        self.validator_list, self.key, self.step_duration = tuple(validators), key, step_duration
+        self.empty_blocks, self.clock = empty_blocks, clock
+        self.rules = PoaRules(self.validator_list, step_duration, clock)
+        self.evidence: list[dict] = []
+        self._seen: dict[tuple[bytes, int], bytes] = {}  # (sealer, step) -> the first block hash seen
 
     def validators(self) -> list[bytes]:
-        return [self.authority]
+        return list(self.validator_list)
 
     def seal(self, header: Header) -> bytes:
         if self.key is None:
-            raise ConsensusError("this node follows the authority and seals nothing")
+            raise ConsensusError("this node is not a validator and seals nothing")
         return sign_header(self.key, header)
+
+    # -- production -----------------------------------------------------------------
+    def step(self) -> None:
+        """Wait for the next step; seal a block in it if it is this node's."""
+        now = self.clock()
+        step = step_at(now, self.step_duration) + 1
+        if self._stop.wait(timeout=max(0.0, step * self.step_duration - now)):
+            return
+        if self.key is None or proposer_of(step, self.validator_list) != self.key.address:
+            return
+        if header_step(self.producer.head()) >= step:
+            return  # a block of this step is already the head
+        block = self.producer.produce_block(self, timestamp=step_timestamp(step, self.step_duration),
+                                            extra_data=encode_step(step), allow_empty=self.empty_blocks)
+        if block is not None:
+            self.witness(block.header)
+
+    # -- following ------------------------------------------------------------------
+    def on_head(self) -> None:
+        """Move finality up to the newest block that more than half of the validators built on."""
+        head = self.producer.head()
+        finalized = self.producer.finalized()
+        final = newest_final(head.number, finalized, lambda n: self.producer.header(n).proposer,
+                             self.validator_list)
+        if final > finalized:
+            self.producer.finalize(final)
+
+    def prefers(self, candidate: Header, current: Header) -> bool:
+        """More blocks first, then the lower step at the head (OpenEthereum's score)."""
+        return (candidate.number, -header_step(candidate)) > (current.number, -header_step(current))
+
+    def witness(self, header: Header) -> bool:
+        """Note who sealed a block in which step; False (and the evidence recorded) if the
+        same validator already sealed a different block in that step."""
+        key = (header.proposer, header_step(header))
+        first = self._seen.setdefault(key, header.hash)
+        if len(self._seen) > 4 * MAX_EVIDENCE:
+            for old in list(self._seen)[:MAX_EVIDENCE]:
+                del self._seen[old]
+        if first == header.hash:
+            return True
+        record = {"validator": "0x" + header.proposer.hex(), "step": key[1], "first": "0x" + first.hex(),
+                  "second": "0x" + header.hash.hex()}
+        if record not in self.evidence:
+            log.warning("evidence: validator 0x%s sealed two blocks in step %d (0x%s and 0x%s)", header.proposer.hex(),
+                        key[1], first.hex(), header.hash.hex())
+            self.evidence = [*self.evidence, record][-MAX_EVIDENCE:]
+        return False
+
+    def status(self) -> dict:
+        now = step_at(self.clock(), self.step_duration)
+        return {"step": now, "stepDuration": self.step_duration, "proposer": "0x" + proposer_of(
+            now, self.validator_list).hex(), "evidence": list(self.evidence)}

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from chain.consensus.instant.rules import InstantRules
 from chain.consensus.poa.rules import PoaRules
 from chain.consensus.poa.seal import sign_header
+from chain.consensus.poa.steps import encode_step
 from chain.core.blocks import Block, InvalidBlock
 from chain.core.keys import PrivateKey
 from chain.core.spec import parse_spec
@@ -29,7 +30,7 @@ AUTHORITY = PrivateKey.from_hex("a1" * 32)
 SENDERS = [PrivateKey.from_hex(f"{i + 1:064x}") for i in range(3)]
 TOKEN = b"\x70" * 20
 RECIPIENT = b"\x99" * 20
-RULES = PoaRules(AUTHORITY.address)
+RULES = PoaRules((AUTHORITY.address,), step_duration=1.0, clock=lambda: 10**6)  # steps are whole seconds
 
 
 GENESIS_TIME = 10
@@ -56,8 +57,9 @@ def seal(header):
 
 
 def build(chain: Blockchain, txs, timestamp: int) -> Block:
+    """A block sealed by the authority in step `timestamp` (steps of one second)."""
     block, _ = chain.build_block(txs, AUTHORITY.address, timestamp=timestamp, seal=seal,
-                                 validators=[AUTHORITY.address])
+                                 validators=[AUTHORITY.address], extra_data=encode_step(timestamp))
     return block
 
 
@@ -70,7 +72,7 @@ def test_blocks_built_on_one_node_are_imported_by_another_into_the_same_state(tm
     builder, follower = new_chain(tmp_path, "a"), new_chain(tmp_path, "b")
     blocks = [build(builder, [transfer(SENDERS[0], 0, 5), transfer(SENDERS[1], 0, 10**9)], timestamp=12),
               build(builder, [transfer(SENDERS[0], 1, 7)], timestamp=13),
-              build(builder, [], timestamp=13)]
+              build(builder, [], timestamp=14)]
     for block in blocks:
         execution = follower.import_block(block, RULES, now=block.header.timestamp)
         assert [r.encode() for r in execution.receipts] == \
@@ -108,7 +110,8 @@ def corruptions(block: Block, spare_raw: bytes) -> list[tuple[str, Block, str]]:
         ("parent hash", reseal(block, parent_hash=flip(h.parent_hash)), "parent hash"),
         ("timestamp before the parent", reseal(block, timestamp=GENESIS_TIME - 1), "before its parent"),
         ("timestamp in the future", reseal(block, timestamp=h.timestamp + MAX_FUTURE_DRIFT + 1), "in the future"),
-        ("proposer", reseal(block, proposer=b"\x42" * 20), "not the authority"),
+        ("proposer", reseal(block, proposer=b"\x42" * 20), "belongs to validator"),
+        ("step", reseal(block, extra_data=encode_step(h.timestamp + 1)), "not the start of step"),
         ("state root", reseal(block, state_root=flip(h.state_root)), "state root"),
         ("transactions root", reseal(block, transactions_root=flip(h.transactions_root)), "transactions root"),
         ("receipts root", reseal(block, receipts_root=flip(h.receipts_root)), "receipts root"),
@@ -118,6 +121,7 @@ def corruptions(block: Block, spare_raw: bytes) -> list[tuple[str, Block, str]]:
         ("gas limit", reseal(block, gas_limit=h.gas_limit + 1), "gas limit"),
         ("gas used", reseal(block, gas_used=h.gas_used + 1), "gas used"),
         ("extra data", reseal(block, extra_data=b"x" * 33), "extra data"),
+        ("no step", reseal(block, extra_data=b""), "carries its step"),
         ("seal", Block(h.with_seal(h.seal[:10] + flip(h.seal[10:])), txs), "seal"),
         ("no seal", Block(h.with_seal(b""), txs), "seal"),
         ("a field without a new seal", Block(replace(h, gas_used=h.gas_used + 1), txs), "sealed by"),
@@ -237,6 +241,7 @@ def test_a_final_block_cannot_be_reverted(tmp_path):
     build(chain, [transfer(SENDERS[0], 0, 1)], timestamp=20)
     build(chain, [transfer(SENDERS[0], 1, 1)], timestamp=21)
     chain.finalize(1)
+    assert chain.finalized == 1 and chain.store.finalized_number() == 1
     assert [b.number for b in chain.revert_to(1)] == [2]
     with pytest.raises(StoreError, match="block 1 is final"):
         chain.revert_to(0)

@@ -11,6 +11,7 @@ import time
 import pytest
 from eth_account import Account
 
+from chain.consensus.poa.steps import encode_step, step_at, step_timestamp
 from chain.core.blocks import Block, Header
 from chain.core.keys import PrivateKey, to_checksum_address
 from chain.net import wire
@@ -164,12 +165,13 @@ def test_a_peer_that_announces_a_block_with_a_bad_seal_is_banned_and_the_node_ca
     regular = network.nodes["b"]
     genesis = bytes.fromhex(regular.rpc("eth_getBlockByNumber", "0x0", False)["hash"][2:])
     latest = regular.rpc("eth_getBlockByNumber", "latest", False)
+    step = step_at(time.time(), STEP)
     forged = Header(shard_id=0, number=int(latest["number"], 16) + 1, parent_hash=bytes.fromhex(latest["hash"][2:]),
-                    timestamp=int(time.time()), proposer=AUTHORITY.address,
+                    timestamp=step_timestamp(step, STEP), proposer=AUTHORITY.address,
                     state_root=bytes.fromhex(latest["stateRoot"][2:]), transactions_root=bytes(32),
                     receipts_root=bytes(32), outgoing_receipts_root=bytes(32),
-                    validator_set_hash=bytes.fromhex(latest["validatorSetHash"][2:]),
-                    gas_limit=30_000_000, gas_used=0).with_seal(b"\x01" * 65)  # not the authority's signature
+                    validator_set_hash=bytes.fromhex(latest["validatorSetHash"][2:]), gas_limit=30_000_000,
+                    gas_used=0, extra_data=encode_step(step)).with_seal(b"\x01" * 65)  # not the authority's
     reason = asyncio.run(hostile_announcement(regular.p2p_port, genesis, Block(forged).encode()))
     assert "invalid block" in reason and "seal" in reason
     assert "refused block" in regular.log.read_text()
