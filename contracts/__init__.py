@@ -1,7 +1,8 @@
 """The contract SDK: C header, example contracts (source plus built .wasm), build tools.
 
 Other packages find the committed example binaries through `example_path` and
-`load_example`; building them again is `python -m contracts.build`.
+`load_example`, and the system contracts (which genesis places at reserved addresses)
+through `load_system`; building them again is `python -m contracts.build`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+SYSTEM_DIR = Path(__file__).resolve().parent / "system"
 
 
 def example_path(name: str) -> Path:
@@ -23,3 +25,12 @@ def example_path(name: str) -> Path:
 def load_example(name: str) -> bytes:
     """The bytes of a committed example binary, e.g. load_example('workloads.wasm')."""
     return example_path(name).read_bytes()
+
+
+def load_system(name: str) -> bytes:
+    """The bytes of a committed system contract binary, e.g. load_system('permissions.wasm')."""
+    path = SYSTEM_DIR / name
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in SYSTEM_DIR.glob("*.wasm")))
+        raise FileNotFoundError(f"no system contract {name!r} (known: {known})")
+    return path.read_bytes()

@@ -34,6 +34,9 @@ BUILT_WITH_CLANG_MAJOR = 14
 # The committed examples: each source gives NAME.wasm (runtime) and
 # NAME.deploy.wasm (init module).
 EXAMPLE_SOURCES = ("counter.wat", "forwarder.wat", "spinner.wat", "token.c", "workloads.c")
+# The system contracts genesis places at reserved addresses (chain/core/system.py).
+SYSTEM_SOURCES = ("permissions.wat",)
+SYSTEM_DIR = CONTRACTS_DIR / "system"  # (contracts.SYSTEM_DIR)
 
 CLANG_HINT = "clang not found: install clang and lld (e.g. `apt-get install clang lld`) to build C contracts"
 WASM_LD_HINT = "wasm-ld not found: install lld (e.g. `apt-get install lld`) to link C contracts"
@@ -219,11 +222,15 @@ def default_output(source: Path, *, deployer: bool) -> Path:
     return source.with_suffix(".deploy.wasm" if deployer else ".wasm")
 
 
+def committed_sources() -> list[Path]:
+    """Every contract source whose binaries are committed: the examples and the system contracts."""
+    return [EXAMPLES_DIR / name for name in EXAMPLE_SOURCES] + [SYSTEM_DIR / name for name in SYSTEM_SOURCES]
+
+
 def example_outputs() -> list[tuple[Path, bool, Path]]:
     """(source, deployer?, committed output) for every committed example binary."""
     rows = []
-    for name in EXAMPLE_SOURCES:
-        source = EXAMPLES_DIR / name
+    for source in committed_sources():
         for deployer in (False, True):
             rows.append((source, deployer, default_output(source, deployer=deployer)))
     return rows
@@ -236,8 +243,7 @@ def rebuild_examples(*, check: bool = False, only_wat: bool = False) -> list[str
     when writing).
     """
     differing = []
-    for name in EXAMPLE_SOURCES:
-        source = EXAMPLES_DIR / name
+    for source in committed_sources():
         if only_wat and source.suffix != ".wat":
             continue
         built = build(source, deployer=True)

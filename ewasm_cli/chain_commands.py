@@ -28,15 +28,20 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the genesis block as JSON")
     p.set_defaults(handler=cmd_node_init)
 
-    p = node_sub.add_parser("run", help="serve JSON-RPC and produce blocks")
+    p = node_sub.add_parser("run", help="serve JSON-RPC and produce blocks",
+                            description="Run a node. A datadir made by `ewasm network init` holds node.json (key, "
+                                        "RPC and p2p addresses, peers); flags override it.")
     p.add_argument("--datadir", required=True, metavar="DIR")
-    _run_args(p)
+    _run_args(p, defaults=False)
     _p2p_args(p.add_argument_group("network (a node joins one when --p2p-port is given)"))
     p.set_defaults(handler=cmd_node_run)
     node.set_defaults(handler=lambda args: (node.print_help(), EXIT_USAGE)[1])
 
-    p = sub.add_parser("devnet", help="start a one-node development chain funding a dev key")
+    p = sub.add_parser("devnet", help="start a development chain funding a dev key: one node, or a local network")
     p.add_argument("--datadir", metavar="DIR", help="database directory (default: a fresh temporary one)")
+    p.add_argument("--nodes", type=integer(1, 16), default=1, metavar="N",
+                   help="with N > 1 (and --engine poa): N validators as child processes, RPC on ports from "
+                        "--rpc-port up (default 1)")
     p.add_argument("--dev-key", metavar="HEX", help="private key to fund (default: a generated one, printed)")
     p.add_argument("--chain-id", type=integer(1, MAX_CHAIN_ID), default=1337)
     p.add_argument("--engine", choices=["instant", "poa"], default="instant")
@@ -50,7 +55,7 @@ def register(sub) -> None:
 
 def _p2p_args(group) -> None:
     group.add_argument("--p2p-port", type=port, metavar="P", help="listen for peers on this port (0: any free one)")
-    group.add_argument("--p2p-host", default="127.0.0.1", metavar="HOST")
+    group.add_argument("--p2p-host", metavar="HOST", help="default 127.0.0.1")
     group.add_argument("--peer", type=_address, action="append", default=[], metavar="HOST:PORT",
                        help="a peer to dial and keep dialing (repeat for each)")
 
@@ -63,18 +68,33 @@ def _address(text: str) -> tuple[str, int]:
     return host, port(number)
 
 
-def _network(args):
+def _network(args, config: dict):
+    """The network settings: flags, else node.json, else none (a single node)."""
     from chain.node.config import NetworkConfig
-    if args.p2p_port is None:
-        if args.peer:
+    host, number = _config_address(config, "p2p") if "p2p" in config else ("127.0.0.1", None)
+    number = args.p2p_port if args.p2p_port is not None else number
+    peers = tuple(args.peer) or tuple(_config_address({"peer": peer}, "peer") for peer in config.get("peers", []))
+    if number is None:
+        if peers:
             raise CommandError("--peer needs --p2p-port: a node dials peers only when it is on the network")
         return None
-    return NetworkConfig(host=args.p2p_host, port=args.p2p_port, peers=tuple(args.peer))
+    return NetworkConfig(host=args.p2p_host or host, port=number, peers=peers)
 
 
-def _run_args(p, key: bool = True) -> None:
-    p.add_argument("--rpc-port", type=port, default=8545, metavar="P")
-    p.add_argument("--rpc-host", default="127.0.0.1", metavar="HOST")
+def _config_address(config: dict, field: str) -> tuple[str, int]:
+    try:
+        return _address(str(config[field]))
+    except argparse.ArgumentTypeError as err:
+        raise CommandError(f"node.json {field}: {err}", EXIT_REFUSED) from None
+
+
+def _run_args(p, key: bool = True, defaults: bool = True) -> None:
+    """The flags of every command that runs a node; without `defaults`, an absent flag is
+    None, so that node.json (or the built-in default) applies."""
+    p.add_argument("--rpc-port", type=port, default=8545 if defaults else None, metavar="P",
+                   help="default 8545")
+    p.add_argument("--rpc-host", default="127.0.0.1" if defaults else None, metavar="HOST",
+                   help="default 127.0.0.1")
     if key:
         p.add_argument("--key", metavar="HEX",
                        help="the node key: its node id on a network, and the authority's key on a PoA authority")
@@ -228,13 +248,22 @@ def _execution(config) -> str:
 
 def cmd_node_run(args) -> int:
     from chain.node.config import NodeConfig
-    config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host, rpc_port=args.rpc_port, key=_key(args.key),
-                        network=_network(args), workers=args.workers, worker_mode=args.worker_mode,
-                        pool=_pool_overrides(args), rpc=_rpc_limits(args))
+    from ewasm_cli.network_commands import load_node_config
+    saved = load_node_config(args.datadir)
+    rpc_host, rpc_port = _config_address(saved, "rpc") if "rpc" in saved else ("127.0.0.1", 8545)
+    config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host or rpc_host,
+                        rpc_port=args.rpc_port if args.rpc_port is not None else rpc_port,
+                        key=_key(args.key or saved.get("key")), network=_network(args, saved), workers=args.workers,
+                        worker_mode=args.worker_mode, pool=_pool_overrides(args), rpc=_rpc_limits(args))
     return _serve(config, args.quiet)
 
 
 def cmd_devnet(args) -> int:
+    if args.nodes > 1:
+        from ewasm_cli.network_commands import run_local_network
+        if args.engine != "poa":
+            raise CommandError(f"--nodes {args.nodes}: the instant engine runs one node; use --engine poa", EXIT_USAGE)
+        return run_local_network(args)
     from chain.core.keys import PrivateKey, to_checksum_address
     from chain.core.spec import SpecError, dev_spec, parse_spec
     from chain.ledger.blockchain import Blockchain

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "ewasm_cli.bench_commands",
     "ewasm_cli.contract_commands",
     "ewasm_cli.chain_commands",
+    "ewasm_cli.network_commands",
 ]
 
 

@@ -188,7 +188,8 @@ class Transport:
             self._dialed[(host, port)] = node_id
         refusal = self._refusal(node_id, direction)
         if refusal is not None:
-            log.info("refused 0x%s (%s %s:%d): %s", node_id.hex(), direction, host, port, refusal)
+            level = logging.DEBUG if refusal == "already connected" else logging.INFO  # crossed dials are routine
+            log.log(level, "refused 0x%s (%s %s:%d): %s", node_id.hex(), direction, host, port, refusal)
             await _say_goodbye(channel, refusal)
             return False
         peer = Peer(PeerInfo(node_id, host, port, direction), channel, asyncio.Queue(self.config.outbox),

@@ -28,6 +28,8 @@ import time
 from typing import TYPE_CHECKING
 
 from chain.core.blocks import Block, InvalidBlock
+from chain.core.hashing import EMPTY_CODE_HASH
+from chain.core.system import IS_ALLOWED, PERMISSIONS, YES, permission_call
 from chain.net import wire
 from chain.net.gossip import SeenHashes, transaction_messages
 from chain.net.peers import PeerInfo
@@ -62,7 +64,9 @@ class NetworkService:
     def __init__(self, node: "Node", config: NetworkConfig):
         chain = node.chain
         self.node = node
-        self.allowed = frozenset(chain.spec.network.nodes)
+        self.spec_nodes = frozenset(chain.spec.network.nodes)
+        self._permissions_at: bytes = b""  # the head hash the cached answers are for
+        self._permissions: dict[bytes, bool] = {}
         self.transport = Transport(TransportConfig(node.config.key, chain.params.chain_id, chain.store.header(0).hash,
                                                    config.host, config.port, config.peers),
                                    self.is_allowed, self)
@@ -79,7 +83,30 @@ class NetworkService:
 
     # -- what the node asks ---------------------------------------------------------
     def is_allowed(self, node_id: bytes) -> bool:
-        return node_id in self.allowed
+        """Whether the permission list at the head allows `node_id` (cached per head).
+
+        The list is the permission contract's at 0x…ff01 (chain/core/system.py), asked
+        through isAllowed; a chain without one uses the spec's "network" nodes."""
+        head = self.node.head().hash
+        if head != self._permissions_at:
+            self._permissions_at, self._permissions = head, {}
+        answer = self._permissions.get(node_id)
+        if answer is None:
+            answer = self._permissions[node_id] = self._ask_permissions(node_id)
+        return answer
+
+    def _ask_permissions(self, node_id: bytes) -> bool:
+        chain = self.node.chain
+        with chain.snapshot() as snapshot:
+            deployed = snapshot.get_account(PERMISSIONS).code_hash != EMPTY_CODE_HASH
+        if not deployed:
+            return node_id in self.spec_nodes
+        result = chain.call(sender=bytes(20), to=PERMISSIONS, data=permission_call(IS_ALLOWED, node_id), gas=1_000_000)
+        return result.status == "SUCCESS" and result.output == YES
+
+    def permissions_changed(self) -> None:
+        """A block changed the permission list: drop the peers it no longer allows."""
+        self.transport.refresh_permissions()
 
     def peers(self) -> list[PeerInfo]:
         return self.transport.peers()

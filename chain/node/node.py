@@ -11,6 +11,7 @@ from chain.consensus.engine import ConsensusEngine, ConsensusError
 from chain.consensus.instant.engine import InstantEngine
 from chain.consensus.poa.engine import PoaEngine
 from chain.core.blocks import Block, Header, InvalidBlock
+from chain.core.system import PERMISSIONS
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockExecution
 from chain.ledger.blockchain import Blockchain
@@ -170,6 +171,8 @@ class Node:
                 pass
         log.info("switched to a better fork: %d blocks above block %d left, %d imported (head %d)", len(left),
                  ancestor, len(branch), self.chain.head().number)
+        if self.network is not None:
+            self.network.permissions_changed()  # the fork may hold another permission list
 
     def header(self, number: int) -> Header | None:
         return self.chain.head() if number == self.chain.head().number else self.chain.store.header(number)
@@ -194,6 +197,8 @@ class Node:
             senders = {tx.sender for tx in (*execution.included, *refused)}
             for tx in self.pool.prune(snapshot, senders):
                 log.debug("dropped 0x%s: its nonce is used or its sender can no longer pay", tx.hash.hex())
+        if self.network is not None and any(address == PERMISSIONS for address, _ in execution.changes.storage):
+            self.network.permissions_changed()
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:

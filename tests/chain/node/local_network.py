@@ -31,6 +31,24 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+def free_port_block(count: int, start: int = 20000) -> int:
+    """The first of `count` consecutive ports that are all free now (for `network init`)."""
+    for base in range(start, 60000, count):
+        sockets = []
+        try:
+            for offset in range(count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no block of free ports")
+
+
 def rpc(port: int, method: str, *params, timeout: float = 30):
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body, headers={"Content-Type": "application/json"})
@@ -63,11 +81,14 @@ class NodeProcess:
     process: subprocess.Popen | None = None
     rpc_port: int = 0
 
+    from_config: bool = False  # run from the datadir's node.json (network init) instead of flags
+
     def start(self) -> "NodeProcess":
-        args = [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.datadir), "--key",
-                self.key.secret.hex(), "--rpc-port", "0", "--p2p-port", str(self.p2p_port)]
-        for port in self.peers:
-            args += ["--peer", f"127.0.0.1:{port}"]
+        args = [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.datadir)]
+        if not self.from_config:
+            args += ["--key", self.key.secret.hex(), "--rpc-port", "0", "--p2p-port", str(self.p2p_port)]
+            for port in self.peers:
+                args += ["--peer", f"127.0.0.1:{port}"]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_start = self.log.stat().st_size if self.log.exists() else 0  # a restart appends
         with open(self.log, "a") as out:

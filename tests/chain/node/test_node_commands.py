@@ -25,6 +25,7 @@ from chain.tx.signing import sign_scoped_transaction
 from ewasm_cli.main import main
 
 from chain_fixtures import CHAIN_ID, REPO
+from local_network import free_port_block, rpc, wait_for
 
 
 def start_devnet(datadir, *options: str) -> tuple[subprocess.Popen, str, int]:
@@ -277,3 +278,50 @@ def test_the_pool_and_rpc_flags_document_the_defaults_the_node_uses():
                      f"together (default {limits.batch_gas})", f"batch (default {limits.max_batch})",
                      f"at once (default {limits.max_requests})"):
         assert fragment in help_text, fragment
+
+
+def test_network_init_takes_keys_with_or_without_0x_and_refuses_a_used_directory_or_too_high_ports(tmp_path, capsys):
+    key = PrivateKey.generate().secret.hex()
+    assert main(["network", "init", "--dir", str(tmp_path / "n"), "--validators", "2", "--regular", "1",
+                 "--dev-key", key, "--admin-key", "0x" + key, "--json", "--base-port", "9000"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dev_key"] == summary["admin_key"] == "0x" + key
+    assert [n["rpc"] for n in summary["nodes"]] == ["http://127.0.0.1:9000/", "http://127.0.0.1:9002/",
+                                                    "http://127.0.0.1:9004/"]
+    assert summary["nodes"][2]["p2p"] == "127.0.0.1:9005" and not summary["nodes"][2]["validator"]
+    config = json.loads((tmp_path / "n" / "node0" / "node.json").read_text())
+    assert config["peers"] == ["127.0.0.1:9003", "127.0.0.1:9005"] and config["validator"]
+    assert oct((tmp_path / "n" / "node0" / "node.json").stat().st_mode)[-3:] == "600"
+    assert main(["network", "init", "--dir", str(tmp_path / "n"), "--validators", "1"]) == 1
+    assert "not empty" in capsys.readouterr().err
+    assert main(["network", "init", "--dir", str(tmp_path / "m"), "--validators", "4", "--base-port", "65530"]) == 2
+    assert "above 65535" in capsys.readouterr().err
+    assert main(["network", "init", "--dir", str(tmp_path / "k"), "--validators", "1", "--dev-key", "zz"]) == 2
+
+
+@pytest.mark.xdist_group("network")
+def test_devnet_with_several_nodes_runs_a_local_network_and_stops_it_on_sigterm(tmp_path):
+    base = free_port_block(6)
+    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--nodes", "3", "--engine", "poa",
+                                "--rpc-port", str(base), "--block-period", "0.5", "--datadir", str(tmp_path / "net")],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(6)]
+        urls = [re.search(r"(http://\S+)", line).group(1) for line in lines if "JSON-RPC on" in line]
+        assert len(urls) == 3 and "dev key" in "".join(lines)
+        ports = [int(re.search(r":(\d+)/", u).group(1)) for u in urls]
+        wait_for(lambda: all(int(rpc(p, "eth_blockNumber"), 16) >= 3 for p in ports), 30, "blocks on every node")
+        assert {int(rpc(p, "net_peerCount"), 16) for p in ports} == {2}
+        children = _descendants(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    deadline = time.time() + 15
+    while any(map(_alive, children)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, children)), "node processes outlived the devnet"
+
+
+def test_devnet_with_several_instant_nodes_is_a_usage_error(capsys):
+    assert main(["devnet", "--nodes", "2"]) == 2
+    assert "instant engine runs one node" in capsys.readouterr().err

@@ -1,0 +1,212 @@
+"""`ewasm network init`: a local consortium, ready to run.
+
+It writes DIR/spec.json and one initialised datadir per node, DIR/node0 … (validators
+first), each with `node.json`: the node's key, its RPC and p2p addresses and its peers,
+which `ewasm node run --datadir DIR/nodeK` reads (flags override). Genesis funds the dev
+key, the admin key and every node key with 10^24 wei, and places the permission contract
+(0x…ff01) listing every node, with the admin key as its admin. Node k gets RPC port
+P+2k and p2p port P+2k+1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from ewasm_cli.arguments import integer, port, seconds
+from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
+
+CONFIG_FILE = "node.json"
+FUNDS = 10**24
+DEFAULT_CHAIN_ID = 1337
+DEFAULT_GAS_LIMIT = 10**9
+
+
+def register(sub) -> None:
+    network = sub.add_parser("network", help="set up a local consortium of nodes")
+    network_sub = network.add_subparsers(dest="network_command", metavar="SUBCOMMAND")
+    p = network_sub.add_parser("init", help="write a spec and one datadir per node")
+    p.add_argument("--dir", required=True, type=Path, metavar="DIR", help="where to write the network (must be new or empty)")
+    p.add_argument("--validators", type=integer(1, 64), required=True, metavar="N", help="authorities that seal blocks")
+    p.add_argument("--regular", type=integer(0, 64), default=0, metavar="M", help="nodes that follow and serve RPC")
+    p.add_argument("--engine", choices=["poa"], default="poa")
+    p.add_argument("--step-duration", type=seconds(3600), default=1.0, metavar="S",
+                   help="seconds per PoA step (default 1)")
+    p.add_argument("--base-port", type=port, default=8545, metavar="P",
+                   help="node k serves RPC on P+2k and p2p on P+2k+1 (default 8545)")
+    p.add_argument("--chain-id", type=integer(1, 2**64 - 1), default=DEFAULT_CHAIN_ID)
+    p.add_argument("--dev-key", metavar="HEX", help="the funded developer key (default: generated)")
+    p.add_argument("--admin-key", metavar="HEX", help="the permission contract's admin key (default: generated)")
+    p.add_argument("--json", action="store_true", help="print the network as one JSON object")
+    p.set_defaults(handler=cmd_network_init)
+    network.set_defaults(handler=lambda args: (network.print_help(), EXIT_USAGE)[1])
+
+
+def key_from(text: str | None, flag: str):
+    """A key given as hex (with or without 0x), or a new one."""
+    from chain.core.keys import PrivateKey
+    if text is None:
+        return PrivateKey.generate()
+    try:
+        return PrivateKey.from_hex(text)
+    except ValueError as err:
+        raise CommandError(f"{flag}: {err}", EXIT_USAGE) from None
+
+
+def network_spec(validators, nodes, admin, funded, *, chain_id: int, step_duration: float) -> dict:
+    """The consortium's chain spec: Aura among `validators`, `nodes` on the permission
+    list (contract and spec), `funded` accounts holding FUNDS each."""
+    from chain.core.system import PERMISSIONS, permissions_storage
+    from contracts import load_system
+
+    hexes = lambda keys: ["0x" + k.hex() for k in keys]  # noqa: E731
+    accounts = {"0x" + a.hex(): {"balance": str(FUNDS)} for a in funded}
+    accounts["0x" + PERMISSIONS.hex()] = {
+        "balance": "0", "nonce": 1, "code": "0x" + load_system("permissions.wasm").hex(),
+        "storage": {"0x" + k.hex(): "0x" + v.hex() for k, v in permissions_storage([admin], nodes).items()}}
+    return {"name": "ewasm-network",
+            "engine": {"poa": {"validators": hexes(validators), "stepDuration": step_duration}},
+            "params": {"chainId": chain_id, "gasLimit": DEFAULT_GAS_LIMIT},
+            "genesis": {"timestamp": 0},
+            "accounts": accounts,
+            "network": {"admins": hexes([admin]), "nodes": hexes(nodes)}}
+
+
+def cmd_network_init(args) -> int:
+    summary = initialize_network(args)
+    if args.json:
+        print(json.dumps(summary))
+        return EXIT_OK
+    nodes = summary["nodes"]
+    print(f"a network of {args.validators} validators and {args.regular} regular nodes in {args.dir.resolve()}")
+    for k, node in enumerate(nodes):
+        role = "validator" if node["validator"] else "regular  "
+        print(f"  node{k}  {role}  {node['address']}  rpc {node['rpc']}  p2p {node['p2p']}")
+    print(f"dev key {summary['dev_key']}\nadmin key {summary['admin_key']}")
+    print(f"run each node with: ewasm node run --datadir {args.dir.resolve()}/nodeK")
+    return EXIT_OK
+
+
+def initialize_network(args) -> dict:
+    """Write the network (see the module notes); returns what --json prints."""
+    from chain.core.keys import PrivateKey
+    from chain.core.spec import SpecError, parse_spec
+    from chain.ledger.blockchain import Blockchain
+    from chain.state.store import StoreError
+
+    if args.dir.exists() and any(args.dir.iterdir()):
+        raise CommandError(f"{args.dir} is not empty: network init writes a new network", EXIT_REFUSED)
+    count = args.validators + args.regular
+    if args.base_port + 2 * count - 1 > 65535:
+        raise CommandError(f"--base-port {args.base_port}: {count} nodes need ports up to "
+                           f"{args.base_port + 2 * count - 1}, above 65535", EXIT_USAGE)
+    dev, admin = key_from(args.dev_key, "--dev-key"), key_from(args.admin_key, "--admin-key")
+    keys = [PrivateKey.generate() for _ in range(count)]
+    ids = [k.address for k in keys]
+    spec = network_spec(ids[:args.validators], ids, admin.address, [dev.address, admin.address, *ids],
+                        chain_id=args.chain_id, step_duration=args.step_duration)
+    root = args.dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    spec_path = root / "spec.json"
+    spec_path.write_text(json.dumps(spec, indent=2))
+    nodes = []
+    for k, key in enumerate(keys):
+        datadir = root / f"node{k}"
+        try:
+            Blockchain.initialize(str(datadir), parse_spec(spec)).close()
+        except (SpecError, StoreError) as err:
+            raise CommandError(str(err), EXIT_REFUSED) from None
+        rpc, p2p = args.base_port + 2 * k, args.base_port + 2 * k + 1
+        config = {"key": key.secret.hex(), "rpc": f"127.0.0.1:{rpc}", "p2p": f"127.0.0.1:{p2p}",
+                  "peers": [f"127.0.0.1:{args.base_port + 2 * j + 1}" for j in range(count) if j != k],
+                  "validator": k < args.validators}
+        config_path = datadir / CONFIG_FILE
+        config_path.write_text(json.dumps(config, indent=2))
+        os.chmod(config_path, 0o600)  # it holds the node's key
+        nodes.append({"datadir": str(datadir), "rpc": f"http://127.0.0.1:{rpc}/", "p2p": f"127.0.0.1:{p2p}",
+                      "address": "0x" + key.address.hex(), "validator": k < args.validators})
+    summary = {"spec": str(spec_path), "nodes": nodes, "dev_key": "0x" + dev.secret.hex(),
+               "admin_key": "0x" + admin.secret.hex()}
+    (root / "network.json").write_text(json.dumps(summary, indent=2))
+    os.chmod(root / "network.json", 0o600)  # it holds the dev and admin keys
+    return summary
+
+
+def load_node_config(datadir: str) -> dict:
+    """DATADIR/node.json as `network init` wrote it ({} when there is none)."""
+    path = Path(datadir) / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CommandError(f"{path}: not a node config ({err})", EXIT_REFUSED) from None
+    if not isinstance(config, dict):
+        raise CommandError(f"{path}: not a node config (expected a JSON object)", EXIT_REFUSED)
+    return config
+
+
+def run_local_network(args) -> int:
+    """`ewasm devnet --nodes N --engine poa`: `network init` with N validators, each run
+    as a child process (`node run`), until SIGINT or SIGTERM."""
+    root = Path(args.datadir or tempfile.mkdtemp(prefix="ewasm-devnet-"))
+    init = SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine="poa", step_duration=args.block_period,
+                           base_port=args.rpc_port, chain_id=args.chain_id, dev_key=args.dev_key, admin_key=None,
+                           json=False)
+    summary = (json.loads((root / "network.json").read_text()) if (root / "network.json").is_file()
+               else initialize_network(init))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    children = []
+    try:
+        for k in range(args.nodes):
+            log = open(root / f"node{k}.log", "a")
+            children.append(subprocess.Popen([sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir",
+                                              str(root / f"node{k}")], stdout=log, stderr=subprocess.STDOUT))
+        urls = [_wait_for_rpc(child, root / f"node{k}.log") for k, child in enumerate(children)]
+        dev = json.loads((root / "spec.json").read_text())
+        print(f"devnet of {args.nodes} PoA validators in {root} (chain id {dev['params']['chainId']}, steps of "
+              f"{args.block_period:g} s)", flush=True)
+        for k, url in enumerate(urls):
+            print(f"node{k}  JSON-RPC on {url}  (log {root / f'node{k}.log'})", flush=True)
+        print(f"dev key   {summary['dev_key']}  (funded)\nadmin key {summary['admin_key']}  (the permission "
+              f"contract's admin)", flush=True)
+        while not stop.wait(0.5):
+            for k, child in enumerate(children):
+                if child.poll() is not None:
+                    raise CommandError(f"node{k} exited with status {child.returncode}; see {root}/node{k}.log",
+                                       EXIT_REFUSED)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return EXIT_OK
+
+
+def _wait_for_rpc(child: subprocess.Popen, log: Path, timeout: float = 60) -> str:
+    """The RPC URL a child node prints once it serves; CommandError if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(r"JSON-RPC on (http://\S+)", log.read_text(errors="replace")) if log.exists() else None
+        if match:
+            return match.group(1)
+        if child.poll() is not None:
+            raise CommandError(f"a node exited with status {child.returncode}: {log.read_text()[-500:]}",
+                               EXIT_REFUSED)
+        time.sleep(0.1)
+    raise CommandError(f"a node did not start within {timeout:.0f} s; see {log}", EXIT_REFUSED)
