@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "ewasm_cli.contract_commands",
     "ewasm_cli.chain_commands",
     "ewasm_cli.network_commands",
+    "ewasm_cli.demo_network",
 ]
 
 

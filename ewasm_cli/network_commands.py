@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 from ewasm_cli.arguments import integer, port, seconds
+from ewasm_cli.local_network import LocalNetwork
 from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
 
 CONFIG_FILE = "node.json"
@@ -35,7 +32,8 @@ def register(sub) -> None:
     network = sub.add_parser("network", help="set up a local consortium of nodes")
     network_sub = network.add_subparsers(dest="network_command", metavar="SUBCOMMAND")
     p = network_sub.add_parser("init", help="write a spec and one datadir per node")
-    p.add_argument("--dir", required=True, type=Path, metavar="DIR", help="where to write the network (must be new or empty)")
+    p.add_argument("--dir", required=True, type=Path, metavar="DIR",
+                   help="where to write the network (must be new or empty)")
     p.add_argument("--validators", type=integer(1, 64), required=True, metavar="N", help="authorities that seal blocks")
     p.add_argument("--regular", type=integer(0, 64), default=0, metavar="M", help="nodes that follow and serve RPC")
     p.add_argument("--engine", choices=["poa"], default="poa")
@@ -112,8 +110,9 @@ def initialize_network(args) -> dict:
     dev, admin = key_from(args.dev_key, "--dev-key"), key_from(args.admin_key, "--admin-key")
     keys = [PrivateKey.generate() for _ in range(count)]
     ids = [k.address for k in keys]
-    spec = network_spec(ids[:args.validators], ids, admin.address, [dev.address, admin.address, *ids],
-                        chain_id=args.chain_id, step_duration=args.step_duration)
+    funded = [dev.address, admin.address, *ids, *getattr(args, "fund", ())]  # `fund`: extra accounts (benchmarks)
+    spec = network_spec(ids[:args.validators], ids, admin.address, funded, chain_id=args.chain_id,
+                        step_duration=args.step_duration)
     root = args.dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     spec_path = root / "spec.json"
@@ -167,46 +166,17 @@ def run_local_network(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    children = []
+    network = LocalNetwork(root, args.nodes)
     try:
-        for k in range(args.nodes):
-            log = open(root / f"node{k}.log", "a")
-            children.append(subprocess.Popen([sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir",
-                                              str(root / f"node{k}")], stdout=log, stderr=subprocess.STDOUT))
-        urls = [_wait_for_rpc(child, root / f"node{k}.log") for k, child in enumerate(children)]
-        dev = json.loads((root / "spec.json").read_text())
-        print(f"devnet of {args.nodes} PoA validators in {root} (chain id {dev['params']['chainId']}, steps of "
+        urls = network.start()
+        print(f"devnet of {args.nodes} PoA validators in {root} (chain id {args.chain_id}, steps of "
               f"{args.block_period:g} s)", flush=True)
         for k, url in enumerate(urls):
-            print(f"node{k}  JSON-RPC on {url}  (log {root / f'node{k}.log'})", flush=True)
+            print(f"node{k}  JSON-RPC on {url}  (log {network.log(k)})", flush=True)
         print(f"dev key   {summary['dev_key']}  (funded)\nadmin key {summary['admin_key']}  (the permission "
               f"contract's admin)", flush=True)
         while not stop.wait(0.5):
-            for k, child in enumerate(children):
-                if child.poll() is not None:
-                    raise CommandError(f"node{k} exited with status {child.returncode}; see {root}/node{k}.log",
-                                       EXIT_REFUSED)
+            network.check()
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        network.stop()
     return EXIT_OK
-
-
-def _wait_for_rpc(child: subprocess.Popen, log: Path, timeout: float = 60) -> str:
-    """The RPC URL a child node prints once it serves; CommandError if it exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        match = re.search(r"JSON-RPC on (http://\S+)", log.read_text(errors="replace")) if log.exists() else None
-        if match:
-            return match.group(1)
-        if child.poll() is not None:
-            raise CommandError(f"a node exited with status {child.returncode}: {log.read_text()[-500:]}",
-                               EXIT_REFUSED)
-        time.sleep(0.1)
-    raise CommandError(f"a node did not start within {timeout:.0f} s; see {log}", EXIT_REFUSED)

@@ -102,6 +102,11 @@ class ConsensusEngine(ABC):
         """The node's head changed (a block built, imported or reverted): engines with
         finality rules update it here."""
 
+    def block_budget(self) -> float | None:
+        """Seconds a block may take to be built here and imported by the next proposer
+        (None: no limit)."""
+        return None
+
     def witness(self, header: Header) -> bool:
         """Note a block heard of; False if it is evidence of misbehaviour (recorded)."""
         return True

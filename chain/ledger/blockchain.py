@@ -24,6 +24,7 @@ from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockContext, BlockExecution, execute_serial
 from chain.ledger.genesis import SPEC_KEY, make_genesis
 from chain.ledger.state_transition import (
+    KnownTransactions,
     SealRules,
     check_execution,
     check_outcome,
@@ -177,17 +178,18 @@ class Blockchain:
                 timings[stage] = timings.get(stage, 0.0) + seconds
         return Candidate(Block(header, tuple(tx.raw for tx in execution.included)), execution, undo)
 
-    def import_block(self, block: Block, rules: SealRules, *, now: float | None = None) -> BlockExecution:
+    def import_block(self, block: Block, rules: SealRules, *, now: float | None = None,
+                     known: KnownTransactions | None = None) -> BlockExecution:
         """Validate a block made elsewhere, re-execute it and commit it (state_transition.py).
 
         InvalidBlock, naming the check that failed, for a block that breaks any rule; the
-        chain is then as it was.
+        chain is then as it was. `known` looks up transactions already decoded and checked.
         """
         with self.lock:
             header, parent = block.header, self._head
             validate_header(header, parent, self.params, time.time() if now is None else now)
             rules.verify_header(header, parent)
-            txs = decode_body(block, self.params)
+            txs = decode_body(block, self.params, known)
             context = BlockContext(number=header.number, timestamp=header.timestamp, proposer=header.proposer,
                                    gas_limit=header.gas_limit, block_hashes=self._recent_hashes)
             execution = self._execute_on_head(txs, context)

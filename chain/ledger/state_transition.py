@@ -7,8 +7,11 @@ Shaped like execution-specs' `state_transition`, in three steps:
    gas limit, gas used and extra data; then the engine's part, the proposer, the seal
    and the validator set (`SealRules`);
 2. apply the body: decode every transaction, check what needs no state, and execute the
-   block. Each transaction must be valid where it stands: a block carrying one that the
-   state refuses is invalid (its builder would have left it out);
+   block. A transaction the node already holds decoded and checked (its pool's, found
+   by the hash of its raw bytes) is taken as it is: the checks need only the raw bytes,
+   so their answer is the same, and signature recovery is most of an import's cost.
+   Each transaction must be valid where it stands: a block carrying one that the state
+   refuses is invalid (its builder would have left it out);
 3. compare the outcome with what the header claims: gas used, state root, transactions
    root, receipts root and outgoing receipts root.
 
@@ -18,9 +21,10 @@ InvalidBlock that names the check and the values, and leaves the chain as it was
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 from chain.core.blocks import Block, Header, InvalidBlock, transactions_root
+from chain.core.hashing import keccak256
 from chain.core.merkle import EMPTY, list_root
 from chain.core.params import ChainParams
 from chain.execution.serial import BlockExecution
@@ -68,10 +72,18 @@ def validate_header(header: Header, parent: Header, params: ChainParams, now: fl
                            f"(at most {MAX_EXTRA_DATA})")
 
 
-def decode_body(block: Block, params: ChainParams) -> list[Transaction]:
-    """Step 2's first half: the block's transactions, each well-formed and valid without state."""
+KnownTransactions = Callable[[bytes], Transaction | None]  # tx hash -> one already decoded and checked
+
+
+def decode_body(block: Block, params: ChainParams, known: KnownTransactions | None = None) -> list[Transaction]:
+    """Step 2's first half: the block's transactions, each well-formed and valid without
+    state. `known` gives the ones this node has already decoded and checked."""
     txs = []
     for index, raw in enumerate(block.transactions):
+        held = known(keccak256(raw)) if known is not None else None
+        if held is not None and held.raw == raw:
+            txs.append(held)
+            continue
         try:
             tx = decode_transaction(raw)
             validate_stateless(tx, params)

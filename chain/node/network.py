@@ -2,13 +2,18 @@
 catches up with peers that are ahead.
 
 The transport (chain/net/transport.py) hands every message to `on_message` on its own
-thread; this service queues it and does the work on a thread of its own, so that block
-import or pool admission never holds up the transport. What it does with each message:
+thread; this service queues it and does the work on two threads of its own, so that
+neither block import nor pool admission holds up the transport, and a block never waits
+behind thousands of transactions to admit (which would make the next validator build
+on an older head). What it does with each message:
 
 - Status, and the number of an announced block: the peer's head, for sync;
-- Transactions: each one not seen before is admitted to the pool and passed on to every
-  other peer. A peer that relays a malformed transaction is banned; one the pool
-  refuses (a used nonce, a full queue) is simply not passed on;
+- Transactions: each one not seen before (by the hash of its bytes, before any decoding:
+  in a full mesh most copies are duplicates) is admitted to the pool and passed on to
+  every other peer. A peer that relays a malformed transaction is banned; one the pool
+  refuses (a used nonce, a full queue) is simply not passed on. When admission falls
+  this far behind, further batches are dropped: transactions are best effort, and the
+  node that took one from its client passes it to every validator itself;
 - NewBlock: the block that extends the head is imported (full validation) and passed
   on; one further ahead makes the node catch up; one that fails import gets its sender
   banned;
@@ -28,7 +33,7 @@ import time
 from typing import TYPE_CHECKING
 
 from chain.core.blocks import Block, InvalidBlock
-from chain.core.hashing import EMPTY_CODE_HASH
+from chain.core.hashing import EMPTY_CODE_HASH, keccak256
 from chain.core.system import IS_ALLOWED, PERMISSIONS, YES, permission_call
 from chain.net import wire
 from chain.net.gossip import SeenHashes, transaction_messages
@@ -55,7 +60,8 @@ log = logging.getLogger("ewasm.network")
 
 # What a relayed transaction may not be: an honest node admitted it, so it was well formed.
 RELAY_FAULTS = (MalformedTransaction, BadSignature, UnsupportedTransactionType, WrongChainId, OversizedTransaction)
-MAX_QUEUED_EVENTS = 20_000  # messages waiting for the worker; a peer that floods past it is banned
+MAX_QUEUED_EVENTS = 4096  # block and sync messages waiting; a peer that floods past it is banned
+MAX_QUEUED_BATCHES = 1024  # Transactions messages waiting for admission; more are dropped
 BLOCKS_ANSWER_BYTES = 16 << 20  # what one Blocks answer carries at most
 GOSSIP_INTERVAL = 0.02  # seconds new transactions are batched for before they go out
 
@@ -75,11 +81,13 @@ class NetworkService:
         self._fork_requests: dict[bytes, float] = {}  # peer -> when it was asked for a fork's blocks
         self.seen = SeenHashes()
         self._events: queue.Queue = queue.Queue(MAX_QUEUED_EVENTS)
+        self._batches: queue.Queue = queue.Queue(MAX_QUEUED_BATCHES)
+        self._dropped_batches = 0
         self._outgoing: list[bytes] = []  # raw transactions to pass on, with their sources
         self._sources: list[bytes | None] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- what the node asks ---------------------------------------------------------
     def is_allowed(self, node_id: bytes) -> bool:
@@ -128,21 +136,31 @@ class NetworkService:
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
         self.transport.start()
-        self._thread = threading.Thread(target=self._work, name="network", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._work_blocks, name="network-blocks", daemon=True),
+                         threading.Thread(target=self._work_transactions, name="network-transactions", daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.transport.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=30)
 
     # -- from the transport's thread ------------------------------------------------
     def on_peer(self, node_id: bytes, connected: bool) -> None:
         self._queue(("peer", node_id, connected))
 
     def on_message(self, node_id: bytes, message: wire.Message) -> None:
-        self._queue(("message", node_id, message))
+        if not isinstance(message, wire.Transactions):
+            self._queue(("message", node_id, message))
+            return
+        try:
+            self._batches.put_nowait((node_id, message.raws))
+        except queue.Full:
+            self._dropped_batches += 1
+            if self._dropped_batches % 100 == 1:
+                log.warning("admission is behind: dropped %d batches of transactions so far", self._dropped_batches)
 
     def _queue(self, event) -> None:
         try:
@@ -150,24 +168,35 @@ class NetworkService:
         except queue.Full:
             self.transport.ban(event[1], f"flooded this node with more than {MAX_QUEUED_EVENTS} waiting messages")
 
-    # -- the worker -----------------------------------------------------------------
-    def _work(self) -> None:
+    # -- the workers ----------------------------------------------------------------
+    def _work_blocks(self) -> None:
+        """Peers, blocks and sync, in the order they came."""
         while not self._stop.is_set():
             try:
-                kind, node_id, payload = self._events.get(timeout=GOSSIP_INTERVAL)
+                kind, node_id, payload = self._events.get(timeout=0.1)
             except queue.Empty:
                 pass
             else:
-                try:
-                    if kind == "peer":
-                        self._on_peer(node_id, payload)
-                    else:
-                        self._on_message(node_id, payload)
-                except Exception:  # a bug: report it, keep the node on the network
-                    log.exception("handling %s from 0x%s failed", kind, node_id.hex())
-            self._flush_gossip()
+                self._guarded(kind, node_id, self._on_peer if kind == "peer" else self._on_message, payload)
             self._request_blocks()
             self.side.prune(self.node.finalized())
+
+    def _work_transactions(self) -> None:
+        """Transactions from peers to admit, and what to pass on, every GOSSIP_INTERVAL."""
+        while not self._stop.is_set():
+            try:
+                node_id, raws = self._batches.get(timeout=GOSSIP_INTERVAL)
+            except queue.Empty:
+                pass
+            else:
+                self._guarded("transactions", node_id, self._on_transactions, raws)
+            self._flush_gossip()
+
+    def _guarded(self, kind: str, node_id: bytes, handle, payload) -> None:
+        try:
+            handle(node_id, payload)
+        except Exception:  # a bug: report it, keep the node on the network
+            log.exception("handling %s from 0x%s failed", kind, node_id.hex())
 
     def _on_peer(self, node_id: bytes, connected: bool) -> None:
         if not connected:
@@ -181,8 +210,6 @@ class NetworkService:
     def _on_message(self, node_id: bytes, message: wire.Message) -> None:
         if isinstance(message, wire.Status):
             self.sync.on_head(node_id, message.head_number)
-        elif isinstance(message, wire.Transactions):
-            self._on_transactions(node_id, message.raws)
         elif isinstance(message, wire.NewBlock):
             self._on_new_block(node_id, message.block)
         elif isinstance(message, wire.GetBlocks):
@@ -192,11 +219,10 @@ class NetworkService:
 
     def _on_transactions(self, node_id: bytes, raws: tuple[bytes, ...]) -> None:
         for raw in raws:
+            if not self.seen.add(keccak256(raw)):
+                continue
             try:
                 tx = decode_transaction(raw)
-                if tx.hash in self.seen:
-                    continue
-                self.seen.add(tx.hash)
                 self.node.admit(tx)
             except RELAY_FAULTS as err:
                 self.transport.ban(node_id, f"relayed a malformed transaction: {err.reason}: {err}")
@@ -217,18 +243,21 @@ class NetworkService:
     def _take(self, node_id: bytes, block: Block, announced: bool = False) -> Block | None:
         """Import a block that extends the head; keep one that does not, as a possible
         fork. Returns the block when it is kept aside (a fork's tip to consider)."""
-        head = self.node.head()
-        if self._on_chain(block.hash) is not None:
-            return None  # known
-        self._witness(block)
-        if block.header.parent_hash == head.hash:
-            if self._import(node_id, block) and announced:
-                self.announce(block, source=node_id)
-            return None
-        if block.number <= self.node.finalized():
-            return None  # below finality no fork can win
-        self.side.add(block)
-        return block
+        with self.node.chain.lock:  # the head must not move (a block of this node's) between check and import
+            head = self.node.head()
+            if self._on_chain(block.hash) is not None:
+                return None  # known
+            self._witness(block)
+            if block.header.parent_hash == head.hash:
+                imported = self._import(node_id, block)
+            elif block.number <= self.node.finalized():
+                return None  # below finality no fork can win
+            else:
+                self.side.add(block)
+                return block
+        if imported and announced:
+            self.announce(block, source=node_id)
+        return None
 
     def _witness(self, block: Block) -> None:
         """Let the engine see who sealed what (evidence of double sealing)."""

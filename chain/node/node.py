@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 
 from chain.consensus.engine import ConsensusEngine, ConsensusError
@@ -16,13 +17,14 @@ from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockExecution
 from chain.ledger.blockchain import Blockchain
 from chain.net.peers import PeerInfo
+from chain.node.admission import AdmissionGate
+from chain.node.block_budget import BlockBudget
 from chain.node.config import NodeConfig
 from chain.node.network import NetworkService
 from chain.rpc.lanes import LaneLimits
 from chain.rpc.methods import EXECUTION, RpcMethods
 from chain.rpc.server import RpcLimits, RpcServer
 from chain.tx.codec import decode_transaction
-from chain.tx.errors import InvalidTransaction
 from chain.tx.transaction import Transaction
 from chain.txpool.policy import PoolLimits
 from chain.txpool.pool import TransactionPool
@@ -54,6 +56,7 @@ class Node:
         spec = self.chain.spec
         self.pool = TransactionPool(self.chain.params, PoolLimits(**{**spec.txpool, **config.pool}))
         self._pool_lock = threading.Lock()
+        self.gate = AdmissionGate()
         if config.network is not None and config.key is None:
             raise ValueError("a node on a network needs its node key (--key)")
         if spec.engine.name == "poa":
@@ -68,6 +71,7 @@ class Node:
         else:
             self.engine = InstantEngine(self)
             self.proposer = config.key.address if config.key else bytes(20)
+        self.budget = BlockBudget(self.engine.block_budget())
         self.network = NetworkService(self, config.network) if config.network is not None else None
         self.rpc = RpcServer(RpcMethods(self.chain, self, self), config.rpc_host, config.rpc_port,
                              _fit_rpc_limits(config))
@@ -96,6 +100,7 @@ class Node:
     # -- used by the engine and RPC -------------------------------------------------
     def admit(self, tx: Transaction) -> None:
         """Admit to the pool, validated against the committed state (raises InvalidTransaction)."""
+        self.gate.wait()
         tx.sender  # recover outside the lock: it is the costly part
         with self._pool_lock, self.chain.snapshot() as snapshot:
             for evicted in self.pool.add(tx, snapshot):
@@ -116,20 +121,29 @@ class Node:
 
     def produce_block(self, engine: ConsensusEngine, *, timestamp: int | None = None, extra_data: bytes = b"",
                       allow_empty: bool = False):
-        """Build one block from the pool; None when nothing is pending (unless `allow_empty`)."""
-        with self._pool_lock, self.chain.snapshot() as snapshot:
-            for tx in self.pool.expire():
-                log.debug("queued 0x%s expired", tx.hash.hex())
-            txs = self.pool.ready(snapshot, self.chain.params.block_gas_limit, self.config.max_block_transactions)
-        if not txs and not allow_empty:
-            return None
-        block, execution = self.chain.build_block(txs, self.proposer, timestamp=timestamp, seal=engine.seal,
-                                                  validators=engine.validators(), extra_data=extra_data)
-        for tx, err in execution.excluded:
-            log.info("dropped 0x%s: %s", tx.hash.hex(), err)
-        self._after_block(execution, [tx for tx, _ in execution.excluded])
+        """Build one block from the pool; None when nothing is pending (unless `allow_empty`).
+
+        It holds the chain's lock from choosing the transactions to clearing them from the
+        pool, so that a block imported meanwhile cannot leave it building on stale entries."""
+        with self.chain.lock, self.gate.block_work():
+            with self._pool_lock, self.chain.snapshot() as snapshot:
+                for tx in self.pool.expire():
+                    log.debug("queued 0x%s expired", tx.hash.hex())
+                txs = self.pool.ready(snapshot, self.chain.params.block_gas_limit,
+                                      self.budget.transactions(self.config.max_block_transactions))
+            if not txs and not allow_empty:
+                return None
+            started = time.perf_counter()
+            block, execution = self.chain.build_block(txs, self.proposer, timestamp=timestamp, seal=engine.seal,
+                                                      validators=engine.validators(), extra_data=extra_data)
+            seconds = time.perf_counter() - started
+            self.budget.built(len(txs), seconds)
+            for tx, err in execution.excluded:
+                log.info("dropped 0x%s: %s", tx.hash.hex(), err)
+            self._after_block(execution, [tx for tx, _ in execution.excluded])
         self.blocks_made += 1
-        log.info("block %d: %d transactions, %d gas", block.number, len(execution.included), execution.gas_used)
+        log.info("block %d: %d transactions, %d gas, built in %.3f s", block.number, len(execution.included),
+                 execution.gas_used, seconds)
         self.engine.on_head()
         if self.network is not None:
             self.network.announce(block)
@@ -137,24 +151,30 @@ class Node:
 
     def import_block(self, block: Block) -> BlockExecution:
         """Import a block made elsewhere (full validation; InvalidBlock if it breaks a rule)."""
-        execution = self.chain.import_block(block, self.engine.rules)
-        self._after_block(execution)
-        log.info("imported block %d (0x%s…): %d transactions", block.number, block.hash.hex()[:12],
-                 len(execution.included))
+        with self.chain.lock, self.gate.block_work():
+            started = time.perf_counter()
+            execution = self.chain.import_block(block, self.engine.rules, known=self.pending_transaction)
+            self._after_block(execution)
+        seconds = time.perf_counter() - started
+        self.budget.imported(len(execution.included), seconds)
+        log.info("imported block %d (0x%s…): %d transactions in %.3f s", block.number, block.hash.hex()[:12],
+                 len(execution.included), seconds)
         self.engine.on_head()
         return execution
 
     def switch_to(self, ancestor: int, branch: list[Block]) -> None:
         """Leave the blocks above `ancestor` for `branch` (a better fork, oldest first).
 
-        If a block of the branch fails to import, the node goes back to the blocks it
-        left, and InvalidBlock is raised. Transactions of the left blocks that the branch
-        does not include go back to the pool.
+        The transactions of the blocks left go back to the pool first, on the ancestor's
+        state, so that each sender's run stays whole; the branch's blocks then take out
+        what they include. If a block of the branch fails to import, the node goes back
+        to the blocks it left, and InvalidBlock is raised.
         """
         with self.chain.lock:
             if ancestor < self.chain.finalized:
                 raise InvalidBlock(f"a fork from block {ancestor} would revert the final block {self.chain.finalized}")
             left = self.chain.revert_to(ancestor)
+            self._restore([raw for block in reversed(left) for raw in block.transactions])
             try:
                 for block in branch:
                     self.import_block(block)
@@ -163,16 +183,19 @@ class Node:
                 for block in reversed(left):
                     self.import_block(block)
                 raise
-        included = {raw for block in branch for raw in block.transactions}
-        for raw in (raw for block in reversed(left) for raw in block.transactions if raw not in included):
-            try:
-                self.admit(decode_transaction(raw))
-            except InvalidTransaction:
-                pass
         log.info("switched to a better fork: %d blocks above block %d left, %d imported (head %d)", len(left),
                  ancestor, len(branch), self.chain.head().number)
         if self.network is not None:
             self.network.permissions_changed()  # the fork may hold another permission list
+
+    def _restore(self, raws: list[bytes]) -> None:
+        """Put the transactions of reverted blocks back into the pool."""
+        txs = [decode_transaction(raw) for raw in raws]  # they were in blocks: well formed
+        for tx in txs:
+            tx.sender
+        with self._pool_lock, self.chain.snapshot() as snapshot:
+            for tx in self.pool.restore(txs, snapshot):
+                log.debug("0x%s of a reverted block stays out of the pool", tx.hash.hex())
 
     def header(self, number: int) -> Header | None:
         return self.chain.head() if number == self.chain.head().number else self.chain.store.header(number)

@@ -28,6 +28,7 @@ the gap.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from typing import Callable, Iterable, Iterator
 from sortedcontainers import SortedList
 
 from chain.core.params import ChainParams
+from chain.tx.errors import InvalidTransaction
 from chain.tx.transaction import Transaction
 from chain.tx.validation import AccountReader, upfront_cost, validate
 from chain.txpool.policy import (
@@ -248,7 +250,7 @@ class TransactionPool:
             return []
         victims: list[PoolEntry] = []
         sender = entry.tx.sender
-        for candidate in self._eviction_order(entry, runnable):
+        for candidate in self._eviction_order(entry.tip, runnable):
             if candidate.tx.sender == sender:
                 continue
             victims.append(candidate)
@@ -265,11 +267,12 @@ class TransactionPool:
             f"the transaction pool is full ({len(self._entries)} transactions, {self._bytes} bytes; limits "
             f"{limits.max_transactions} and {limits.max_bytes}) and nothing in it pays a tip below {entry.tip}")
 
-    def _eviction_order(self, entry: PoolEntry, runnable: bool) -> Iterator[PoolEntry]:
-        """Candidates for eviction in the order they go (see `_make_room`)."""
+    def _eviction_order(self, tip: float, runnable: bool) -> Iterator[PoolEntry]:
+        """Candidates for eviction in the order they go (see `_make_room`), each paying
+        less than `tip` (queued ones for a runnable newcomer: whatever they pay)."""
         queued = sorted(self._queued.values(), key=lambda e: e.rank)
         if not runnable:
-            yield from (e for e in queued if e.tip < entry.tip)
+            yield from (e for e in queued if e.tip < tip)
             return
         yield from queued
         self._refresh_tails()
@@ -279,13 +282,13 @@ class TransactionPool:
         for rank, sender in self._tails:
             tail = self._senders[sender].tail
             while exposed and exposed[0].rank < rank:
-                yield from self._take_exposed(exposed, entry)
-            if tail.tip >= entry.tip:
+                yield from self._take_exposed(exposed, tip)
+            if tail.tip >= tip:
                 break
             yield tail
             self._expose(exposed, tail)
-        while exposed and exposed[0].tip < entry.tip:
-            yield from self._take_exposed(exposed, entry)
+        while exposed and exposed[0].tip < tip:
+            yield from self._take_exposed(exposed, tip)
 
     def _expose(self, exposed: list[PoolEntry], taken: PoolEntry) -> None:
         """After `taken` (a tail) is chosen, the entry before it becomes a candidate."""
@@ -295,13 +298,69 @@ class TransactionPool:
             exposed.append(before)
             exposed.sort(key=lambda e: e.rank)
 
-    def _take_exposed(self, exposed: list[PoolEntry], entry: PoolEntry) -> Iterator[PoolEntry]:
+    def _take_exposed(self, exposed: list[PoolEntry], tip: float) -> Iterator[PoolEntry]:
         candidate = exposed.pop(0)
-        if candidate.tip < entry.tip:
+        if candidate.tip < tip:
             yield candidate
             self._expose(exposed, candidate)
 
     # -- keeping in step with the chain ---------------------------------------------
+    def restore(self, txs: Iterable[Transaction], state: AccountReader) -> list[Transaction]:
+        """Put back the transactions of blocks that a fork switch reverted; returns those
+        that could not go back.
+
+        Call it on the state the switch reverted to, before any block of the other branch
+        is pruned against: then a sender's restored transactions end where its pending
+        run begins, and they go in ahead of it as they are. Otherwise the lower account
+        nonce would demote the run behind a gap, where the queue limits drop all but a
+        few. A transaction that does not join up so goes through `add` like any other.
+        """
+        by_sender: dict[bytes, list[Transaction]] = {}
+        for tx in txs:
+            if tx.hash not in self._entries:
+                by_sender.setdefault(tx.sender, []).append(tx)
+        refused: list[Transaction] = []
+        for sender, mine in by_sender.items():
+            mine.sort(key=lambda tx: tx.nonce)
+            nonce, queue = state.get_nonce(sender), self._senders.get(sender)
+            if queue is not None and [tx.nonce for tx in mine] == list(range(nonce, queue.base)):
+                self._prepend(queue, mine)
+                continue
+            for tx in mine:
+                try:
+                    self.add(tx, state)
+                except InvalidTransaction:
+                    refused.append(tx)
+        return refused + self._trim()
+
+    def _trim(self) -> list[Transaction]:
+        """Evict in the usual order (queued first, then the cheapest tails) until the pool
+        is within its limits again; returns what left."""
+        limits = self.limits
+        count, size, queued = len(self._entries), self._bytes, len(self._queued)
+        victims: list[PoolEntry] = []
+        for candidate in self._eviction_order(math.inf, runnable=True):
+            if count <= limits.max_transactions and size <= limits.max_bytes and queued <= limits.max_queued:
+                break
+            victims.append(candidate)
+            count, size = count - 1, size - len(candidate.tx.raw)
+            queued -= candidate.tx.hash in self._queued
+        dropped = [victim.tx for victim in victims]
+        for victim in victims:
+            dropped.extend(self._drop(victim))
+        return dropped
+
+    def _prepend(self, queue: SenderQueue, txs: list[Transaction]) -> None:
+        """Put `txs`, the nonces just below the pending run, in front of it."""
+        entries = {tx.nonce: self._entry(tx) for tx in txs}
+        for entry in entries.values():
+            self._entries[entry.tx.hash] = entry
+            self._bytes += len(entry.tx.raw)
+        queue.pending = {**entries, **queue.pending}
+        queue.base = txs[0].nonce
+        self._promote(queue)
+        self._tail_changed(queue)
+
     def remove(self, txs: Iterable[Transaction]) -> list[Transaction]:
         """Drop transactions (included in a block, or found invalid); returns the others
         that had to go with them (demoted behind a gap beyond the queue limits)."""

@@ -31,6 +31,7 @@ from chain.core.keys import PrivateKey
 
 log = logging.getLogger("ewasm.consensus")
 MAX_EVIDENCE = 256
+BLOCK_SHARE = 0.6  # of a step, for building a block and importing it at the next validator
 
 
 class PoaEngine(ConsensusEngine):
@@ -72,6 +73,10 @@ class PoaEngine(ConsensusEngine):
                                             extra_data=encode_step(step), allow_empty=self.empty_blocks)
         if block is not None:
             self.witness(block.header)
+
+    def block_budget(self) -> float:
+        """Most of a step: the next validator must have the block when its step begins."""
+        return BLOCK_SHARE * self.step_duration
 
     # -- following ------------------------------------------------------------------
     def on_head(self) -> None:

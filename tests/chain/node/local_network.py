@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.core.keys import PrivateKey
+from ewasm_cli.local_network import free_port_block  # noqa: F401  (the tests take it from here)
 
 from chain_fixtures import REPO
 
@@ -31,27 +32,10 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def free_port_block(count: int, start: int = 20000) -> int:
-    """The first of `count` consecutive ports that are all free now (for `network init`)."""
-    for base in range(start, 60000, count):
-        sockets = []
-        try:
-            for offset in range(count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no block of free ports")
-
-
 def rpc(port: int, method: str, *params, timeout: float = 30):
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body,
+                                     headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         answer = json.loads(response.read())
     if "error" in answer:

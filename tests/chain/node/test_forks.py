@@ -87,6 +87,21 @@ def test_a_node_switches_to_the_longer_fork_and_its_left_transactions_go_back_to
     assert v1.pending_raws() == [transfer(0)]  # the left block's transfer waits to be included again
 
 
+def test_after_a_switch_the_senders_later_transactions_stay_pending_behind_the_ones_given_back(nodes):
+    v1, v2, v3 = nodes(1), nodes(2), nodes(3)
+    for nonce in range(10):
+        v1.admit(decode_transaction(transfer(nonce)))
+    left = seal_step(v1, 1)
+    for nonce in range(10, 100):  # more than a sender may queue behind a gap
+        v1.admit(decode_transaction(transfer(nonce)))
+    mine = seal_step(v2, 2)
+    v3.import_block(mine)
+    branch = branch_of(v1, [mine, seal_step(v3, 3)])
+    v1.switch_to(branch.ancestor, branch.blocks)
+    assert len(left.transactions) == 10 and v1.pool_status() == (100, 0)
+    assert v1.pending_raws() == [transfer(nonce) for nonce in range(100)]
+
+
 def test_between_forks_of_equal_length_the_lower_step_stays(nodes):
     v1, v2 = nodes(1), nodes(2)
     seal_step(v1, 1)

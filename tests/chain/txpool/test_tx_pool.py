@@ -300,6 +300,37 @@ def test_block_gas_limit_bounds_what_is_ready(params):
     assert len(pool.ready(state, 100_000)) == 2
 
 
+def test_a_reverted_blocks_transactions_go_back_ahead_of_their_senders_run_and_none_is_demoted(params):
+    pool, state = TransactionPool(params), Accounts()
+    txs = [scoped(0, n) for n in range(100)]
+    for tx in txs:
+        pool.add(tx, state)
+    pool.remove(txs[:10])  # a block includes the first ten
+    state.nonces[_key(0).address] = 10
+    pool.prune(state, [_key(0).address])
+    state.nonces[_key(0).address] = 0  # a fork switch reverts it: the account nonce is 0 again
+    assert pool.restore(txs[:10], state) == []
+    assert (pool.pending_count, pool.queued_count) == (100, 0)
+    assert pool.ready(state, 10**9) == txs
+    check_invariants(pool)
+
+
+def test_restoring_into_a_full_pool_evicts_the_cheapest_tails_to_keep_its_limits(params):
+    pool, state = TransactionPool(params, PoolLimits(max_transactions=6)), Accounts()
+    mine, cheap = [scoped(0, n, tip=5) for n in range(4)], [scoped(1, n, tip=1) for n in range(2)]
+    for tx in mine + cheap:
+        pool.add(tx, state)
+    pool.remove(mine[:2])
+    state.nonces[_key(0).address] = 2
+    pool.prune(state, [_key(0).address])
+    for tx in [scoped(2, 0, tip=3), scoped(2, 1, tip=3)]:
+        pool.add(tx, state)  # the pool is full again
+    state.nonces[_key(0).address] = 0
+    assert pool.restore(mine[:2], state) == cheap[::-1]  # sender 1's run, from its tail
+    assert pool.ready(state, 10**9)[:4] == mine
+    check_invariants(pool)
+
+
 def check_invariants(pool: TransactionPool) -> None:
     """What every operation must preserve: runs contiguous from their base, queued
     entries behind a gap, indexes and counters in step, limits kept."""
@@ -328,6 +359,7 @@ operation = st.one_of(
     st.tuples(st.just("next"), st.integers(0, 3), st.just(0), st.integers(0, 3)),
     st.tuples(st.just("remove"), st.integers(0, 15), st.just(0), st.just(0)),
     st.tuples(st.just("block"), st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
+    st.tuples(st.just("revert"), st.just(0), st.just(0), st.just(0)),
 )
 
 
@@ -336,6 +368,7 @@ operation = st.one_of(
 def test_any_sequence_of_admissions_removals_and_blocks_keeps_the_pool_consistent(ops):
     limits = PoolLimits(max_transactions=8, max_queued_per_sender=3, max_queued=5)
     pool, state = TransactionPool(ChainParams(chain_id=CHAIN_ID), limits), Accounts()
+    blocks: list[tuple[bytes, list, int]] = []  # sender, what came from this pool, nonces used
     for op, key, nonce, tip in ops:
         if op == "next":  # the sender's next runnable nonce: builds runs
             op, nonce = "add", pool.next_nonce(_key(key).address, state.get_nonce(_key(key).address))
@@ -349,12 +382,17 @@ def test_any_sequence_of_admissions_removals_and_blocks_keeps_the_pool_consisten
             txs = list(pool)
             if txs:
                 pool.remove([txs[key % len(txs)]])
+        elif op == "revert":  # a fork switch takes the newest block back
+            if blocks:
+                sender, mine, used = blocks.pop()
+                state.nonces[sender] = state.get_nonce(sender) - used
+                pool.restore(mine, state)
         else:  # a block includes the sender's next `nonce` transactions, whatever pool they came from
             sender = _key(key).address
-            included = pool.ready(state, 10**9)
-            mine = [tx for tx in included if tx.sender == sender][:nonce]
+            mine = [tx for tx in pool.ready(state, 10**9) if tx.sender == sender][:nonce]
             pool.remove(mine)
             state.nonces[sender] = state.get_nonce(sender) + nonce
             pool.prune(state, [sender])
+            blocks.append((sender, mine, nonce))
         check_invariants(pool)
         assert all(tx.nonce >= state.get_nonce(tx.sender) for tx in pool.ready(state, 10**9))

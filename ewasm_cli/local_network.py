@@ -1,0 +1,86 @@
+"""A local network of node processes: the datadirs `network init` wrote, each run by
+`ewasm node run --datadir DIR/nodeK` as a child process with its log beside it. Used by
+`ewasm devnet --nodes N`, `ewasm demo-chain` and tools/bench_network.py."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ewasm_cli.main import EXIT_REFUSED, CommandError
+
+
+class LocalNetwork:
+    def __init__(self, root: Path, count: int, extra_args: tuple[str, ...] = ()):
+        self.root, self.count, self.extra_args = Path(root), count, extra_args
+        self.children: list[subprocess.Popen] = []
+        self.urls: list[str] = []
+
+    def log(self, k: int) -> Path:
+        return self.root / f"node{k}.log"
+
+    def start(self, timeout: float = 60) -> list[str]:
+        """Start every node and return their RPC URLs once all serve."""
+        # Where each log ends now: a restarted network appends, and the banner to wait for is the new one.
+        self._log_starts = [self.log(k).stat().st_size if self.log(k).exists() else 0 for k in range(self.count)]
+        for k in range(self.count):
+            with open(self.log(k), "a") as log:
+                self.children.append(subprocess.Popen(
+                    [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.root / f"node{k}"),
+                     *self.extra_args], stdout=log, stderr=subprocess.STDOUT))
+        self.urls = [self._wait_for_rpc(k, timeout) for k in range(self.count)]
+        return self.urls
+
+    def check(self) -> None:
+        """CommandError if a node has exited."""
+        for k, child in enumerate(self.children):
+            if child.poll() is not None:
+                raise CommandError(f"node{k} exited with status {child.returncode}; see {self.log(k)}", EXIT_REFUSED)
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+    def _wait_for_rpc(self, k: int, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        start = self._log_starts[k]
+        while time.monotonic() < deadline:
+            text = self.log(k).read_bytes()[start:].decode(errors="replace")
+            match = re.search(r"JSON-RPC on (http://\S+)", text)
+            if match:
+                return match.group(1)
+            if self.children[k].poll() is not None:
+                raise CommandError(f"node{k} exited with status {self.children[k].returncode}: {text[-500:]}",
+                                   EXIT_REFUSED)
+            time.sleep(0.05)
+        raise CommandError(f"node{k} did not start within {timeout:.0f} s; see {self.log(k)}", EXIT_REFUSED)
+
+
+def free_port_block(count: int, start: int = 20000) -> int:
+    """The first of `count` consecutive ports that are all free now."""
+    for base in range(start, 60000, count):
+        sockets = []
+        try:
+            for offset in range(count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise CommandError("no block of free ports on 127.0.0.1", EXIT_REFUSED)
