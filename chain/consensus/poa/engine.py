@@ -24,7 +24,7 @@ from typing import Callable
 from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError
 from chain.consensus.poa.finality import newest_final
 from chain.consensus.poa.rules import PoaRules
-from chain.consensus.poa.seal import sign_header
+from chain.consensus.poa.seal import seal_signer, sign_header
 from chain.consensus.poa.steps import encode_step, header_step, proposer_of, step_at, step_timestamp
 from chain.core.blocks import Header
 from chain.core.keys import PrivateKey
@@ -94,7 +94,12 @@ class PoaEngine(ConsensusEngine):
 
     def witness(self, header: Header) -> bool:
         """Note who sealed a block in which step; False (and the evidence recorded) if the
-        same validator already sealed a different block in that step."""
+        same validator already sealed a different block in that step.
+
+        Only a header that its proposer really sealed counts: a forged seal must not
+        frame an honest validator (InvalidBlock for a malformed seal)."""
+        if seal_signer(header) != header.proposer:
+            return True  # import refuses it; it says nothing about the proposer
         key = (header.proposer, header_step(header))
         first = self._seen.setdefault(key, header.hash)
         if len(self._seen) > 4 * MAX_EVIDENCE:

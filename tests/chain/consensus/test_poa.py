@@ -118,3 +118,12 @@ def test_two_blocks_by_one_validator_in_one_step_are_evidence_and_the_first_is_k
     assert e.evidence == [{"validator": "0x" + KEYS[2].address.hex(), "step": 6, "first": "0x" + first.hash.hex(),
                            "second": "0x" + second.hash.hex()}]
     assert e.witness(first)  # the first stays the one
+
+
+def test_a_header_its_proposer_did_not_seal_is_no_evidence_against_it():
+    e = engine()
+    first = sealed(GENESIS, 6)
+    framed = sealed(GENESIS, 6, gas_used=1)
+    framed = framed.with_seal(sealed(GENESIS, 7).seal)  # a signature of another header
+    assert e.witness(first) and e.witness(framed)
+    assert e.evidence == []

@@ -1,8 +1,10 @@
 """Real node processes on loopback for the network tests: each `ewasm node run` with its
-own datadir, node key, RPC port and p2p port, its log in a file."""
+own datadir, node key, RPC port and p2p port, its log in a file; and a hostile peer that
+connects with an allowed key and announces a block of its making."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -14,7 +16,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from chain.consensus.poa.seal import sign_header
+from chain.consensus.poa.steps import encode_step, step_timestamp
+from chain.core.blocks import Block, Header, transactions_root
 from chain.core.keys import PrivateKey
+from chain.core.merkle import EMPTY, list_root
+from chain.net import wire
+from chain.net.channel import SecureChannel, StreamLink
+from chain.net.handshake import Handshake, Hello
+from chain.net.transport import CONFIRM
 from ewasm_cli.local_network import free_port_block  # noqa: F401  (the tests take it from here)
 
 from chain_fixtures import REPO
@@ -117,3 +127,46 @@ def init_datadir(spec: dict, directory: Path) -> None:
     spec_file.write_text(json.dumps(spec))
     subprocess.run([sys.executable, "-m", "ewasm_cli", "node", "init", "--spec", str(spec_file), "--datadir",
                     str(directory)], cwd=REPO, check=True, capture_output=True)
+
+
+def forged_block(node: "NodeProcess", sealer: PrivateKey, step: int, step_duration: float, *,
+                 state_root: bytes | None = None, seal: bytes | None = None) -> Block:
+    """An empty block on `node`'s head at `step`, proposed and sealed by `sealer`, with
+    the head's state root unless another is given (and `seal` in place of the real one)."""
+    latest = node.rpc("eth_getBlockByNumber", "latest", False)
+    header = Header(shard_id=0, number=int(latest["number"], 16) + 1, parent_hash=bytes.fromhex(latest["hash"][2:]),
+                    timestamp=step_timestamp(step, step_duration), proposer=sealer.address,
+                    state_root=state_root or bytes.fromhex(latest["stateRoot"][2:]),
+                    transactions_root=transactions_root([]), receipts_root=list_root([]),
+                    outgoing_receipts_root=EMPTY, validator_set_hash=bytes.fromhex(latest["validatorSetHash"][2:]),
+                    gas_limit=int(latest["gasLimit"], 16), gas_used=0, extra_data=encode_step(step))
+    return Block(header.with_seal(seal if seal is not None else sign_header(sealer, header)))
+
+
+async def _announce(key: PrivateKey, chain_id: int, port: int, genesis_hash: bytes, block: bytes,
+                    wait: float) -> str | None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    link = StreamLink(reader, writer)
+    handshake = Handshake(key, chain_id, genesis_hash)
+    await link.send(handshake.hello.encode())
+    channel = SecureChannel(link, *handshake.session_keys(Hello.decode(await link.receive()), initiator=True))
+    await channel.send(CONFIRM)
+    assert await channel.receive() == CONFIRM
+    await channel.send(wire.encode(wire.NewBlock(block)))
+    try:
+        while True:
+            message = wire.decode(await asyncio.wait_for(channel.receive(), wait))
+            if isinstance(message, wire.Disconnect):
+                return message.reason
+    except asyncio.TimeoutError:
+        return None
+    finally:
+        writer.close()
+
+
+def hostile_announcement(key: PrivateKey, chain_id: int, node: "NodeProcess", block: Block,
+                         wait: float = 15) -> str | None:
+    """Connect to `node` as `key` (an allowed node), announce `block`, and return why the
+    node hangs up (None if it did not within `wait` seconds)."""
+    genesis = bytes.fromhex(node.rpc("eth_getBlockByNumber", "0x0", False)["hash"][2:])
+    return asyncio.run(_announce(key, chain_id, node.p2p_port, genesis, block.encode(), wait))

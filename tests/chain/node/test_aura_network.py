@@ -1,22 +1,26 @@
 """Four PoA validators and a regular node, each a real process on loopback: the
 validators take turns by step, every node agrees on every block, blocks become final,
-and the chain goes on without a validator that is killed, which catches up and seals
-again when it comes back."""
+a validator's block out of its turn is refused, and the chain goes on without a
+validator that is killed, which catches up and seals again when it comes back."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from eth_account import Account
 
+from chain.consensus.poa.steps import step_at
 from chain.core.keys import PrivateKey, to_checksum_address
 
 from chain_fixtures import CHAIN_ID
-from local_network import NodeProcess, free_ports, init_datadir, wait_for
+from local_network import NodeProcess, forged_block, free_ports, hostile_announcement, init_datadir, wait_for
 
 pytestmark = pytest.mark.xdist_group("network")
 
 VALIDATORS = [PrivateKey.from_hex(f"{0xA0 + i:064x}") for i in range(4)]
 REGULAR = PrivateKey.from_hex(f"{0xA9:064x}")
+HOSTILE = PrivateKey.from_hex(f"{0xAF:064x}")  # on the list, never run: it forges
 SENDERS = [Account.from_key(f"{0xE0 + i:064x}") for i in range(4)]
 STEP = 0.5
 NAMES = ["v0", "v1", "v2", "v3", "r"]
@@ -27,7 +31,7 @@ def spec() -> dict:
             "engine": {"poa": {"validators": ["0x" + k.address.hex() for k in VALIDATORS], "stepDuration": STEP}},
             "params": {"chainId": CHAIN_ID, "gasLimit": 30_000_000},
             "accounts": {s.address: {"balance": str(10**24)} for s in SENDERS},
-            "network": {"nodes": ["0x" + k.address.hex() for k in [*VALIDATORS, REGULAR]]}}
+            "network": {"nodes": ["0x" + k.address.hex() for k in [*VALIDATORS, REGULAR, HOSTILE]]}}
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +88,19 @@ def test_validators_take_turns_every_node_agrees_and_blocks_become_final(nodes):
     final = nodes["v0"].rpc("eth_getBlockByNumber", "finalized", False)
     assert int(final["number"], 16) >= 1
     assert final["hash"] == nodes["r"].block_hash(int(final["number"], 16))
+
+
+def test_a_validators_block_in_another_validators_step_is_refused_and_its_sender_banned(nodes):
+    regular = nodes["r"]
+    for _ in range(3):  # a real block may take the head first: then the forgery is only a fork, so again
+        step = step_at(time.time(), STEP) + 1
+        intruder = VALIDATORS[(step + 1) % len(VALIDATORS)]  # properly signed, but not this step's validator
+        answer = hostile_announcement(HOSTILE, CHAIN_ID, regular, forged_block(regular, intruder, step, STEP), wait=5)
+        if answer is not None:
+            break
+    assert answer is not None and "invalid block" in answer and "belongs to validator" in answer, answer
+    start = nodes["v0"].head()
+    wait_for(lambda: regular.head() >= start + 2, 30, "the chain going on")
 
 
 def test_the_chain_goes_on_without_a_killed_validator_which_catches_up_and_seals_again(nodes):

@@ -5,33 +5,28 @@ block is banned."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 from eth_account import Account
 
-from chain.consensus.poa.steps import encode_step, step_at, step_timestamp
-from chain.core.blocks import Block, Header
+from chain.consensus.poa.steps import step_at
 from chain.core.keys import PrivateKey, to_checksum_address
-from chain.net import wire
-from chain.net.channel import SecureChannel, StreamLink
-from chain.net.handshake import Handshake, Hello
-from chain.net.transport import CONFIRM
 
 from chain_fixtures import CHAIN_ID
-from local_network import NodeProcess, free_ports, init_datadir, wait_for
+from local_network import NodeProcess, forged_block, free_ports, hostile_announcement, init_datadir, wait_for
 
 pytestmark = pytest.mark.xdist_group("network")
 
-AUTHORITY, REGULAR_B, REGULAR_C, LATE, HOSTILE = (PrivateKey.from_hex(f"{0xB0 + i:064x}") for i in range(5))
+AUTHORITY, REGULAR_B, REGULAR_C, LATE = (PrivateKey.from_hex(f"{0xB0 + i:064x}") for i in range(4))
+HOSTILE = [PrivateKey.from_hex(f"{0xB8 + i:064x}") for i in range(3)]  # allowed members that forge blocks
 OUTSIDER = PrivateKey.from_hex("ee" * 32)
 SENDERS = [Account.from_key(f"{0xC0 + i:064x}") for i in range(3)]
 STEP = 0.4
 
 
 def spec() -> dict:
-    members = [AUTHORITY, REGULAR_B, REGULAR_C, LATE, HOSTILE]
+    members = [AUTHORITY, REGULAR_B, REGULAR_C, LATE, *HOSTILE]
     return {"name": "network-test", "engine": {"poa": {"authority": "0x" + AUTHORITY.address.hex(),
                                                        "blockPeriod": STEP}},
             "params": {"chainId": CHAIN_ID, "gasLimit": 30_000_000},
@@ -48,7 +43,8 @@ class Network:
     def node(self, name: str, key: PrivateKey, dial: list[str]) -> NodeProcess:
         datadir = self.root / name
         init_datadir(spec(), datadir)
-        node = NodeProcess(name, key, datadir, self.ports[name], [self.ports[d] for d in dial], self.root / f"{name}.log")
+        node = NodeProcess(name, key, datadir, self.ports[name], [self.ports[d] for d in dial],
+                           self.root / f"{name}.log")
         self.nodes[name] = node
         return node.start()
 
@@ -142,38 +138,22 @@ def test_a_regular_node_killed_and_restarted_catches_up(network):
     assert same_blocks(network, "abc") >= network.nodes["a"].head() - 1
 
 
-async def hostile_announcement(port: int, genesis_hash: bytes, block: bytes) -> str:
-    """Connect as an allowed node, announce `block`, and return why the node hangs up."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    link = StreamLink(reader, writer)
-    handshake = Handshake(HOSTILE, CHAIN_ID, genesis_hash)
-    await link.send(handshake.hello.encode())
-    channel = SecureChannel(link, *handshake.session_keys(Hello.decode(await link.receive()), initiator=True))
-    await channel.send(CONFIRM)
-    assert await channel.receive() == CONFIRM
-    await channel.send(wire.encode(wire.NewBlock(block)))
-    try:
-        while True:
-            message = wire.decode(await asyncio.wait_for(channel.receive(), 15))
-            if isinstance(message, wire.Disconnect):
-                return message.reason
-    finally:
-        writer.close()
+FORGERIES = [("bad seal", "sealed by"), ("wrong state root", "state root"),
+             ("proposer that is not the authority", "not to the proposer")]
 
 
-def test_a_peer_that_announces_a_block_with_a_bad_seal_is_banned_and_the_node_carries_on(network):
-    regular = network.nodes["b"]
-    genesis = bytes.fromhex(regular.rpc("eth_getBlockByNumber", "0x0", False)["hash"][2:])
-    latest = regular.rpc("eth_getBlockByNumber", "latest", False)
-    step = step_at(time.time(), STEP)
-    forged = Header(shard_id=0, number=int(latest["number"], 16) + 1, parent_hash=bytes.fromhex(latest["hash"][2:]),
-                    timestamp=step_timestamp(step, STEP), proposer=AUTHORITY.address,
-                    state_root=bytes.fromhex(latest["stateRoot"][2:]), transactions_root=bytes(32),
-                    receipts_root=bytes(32), outgoing_receipts_root=bytes(32),
-                    validator_set_hash=bytes.fromhex(latest["validatorSetHash"][2:]), gas_limit=30_000_000,
-                    gas_used=0, extra_data=encode_step(step)).with_seal(b"\x01" * 65)  # not the authority's
-    reason = asyncio.run(hostile_announcement(regular.p2p_port, genesis, Block(forged).encode()))
-    assert "invalid block" in reason and "seal" in reason
-    assert "refused block" in regular.log.read_text()
-    hashes = send_round(network, 9, 1, via=["b"])
+@pytest.mark.parametrize("index", range(len(FORGERIES)), ids=[name for name, _ in FORGERIES])
+def test_a_peer_that_announces_an_invalid_block_is_banned_and_the_node_carries_on(network, index):
+    (forgery, reason), hostile, regular = FORGERIES[index], HOSTILE[index], network.nodes["b"]
+    step = step_at(time.time(), STEP) + 1  # after the head's, whatever the authority sealed just now
+    if forgery == "bad seal":
+        block = forged_block(regular, AUTHORITY, step, STEP, seal=b"\x01" * 65)
+    elif forgery == "wrong state root":  # sealed by the authority itself: only executing the block shows it
+        block = forged_block(regular, AUTHORITY, step, STEP, state_root=b"\x01" * 32)
+    else:  # a member's properly signed block, in a step that is the authority's
+        block = forged_block(regular, hostile, step, STEP)
+    answer = hostile_announcement(hostile, CHAIN_ID, regular, block)
+    assert answer is not None and "invalid block" in answer and reason in answer, answer
+    assert f"refused block {block.number}" in regular.log.read_text()
+    hashes = send_round(network, 9 + index, 1, via=["b"])
     wait_for(lambda: included_everywhere(network, hashes, "ab"), 60, "the node still working")
