@@ -2,11 +2,13 @@
 """A PoA consortium on loopback, measured: throughput, time to finality, CPU per node.
 
     python tools/bench_network.py [--nodes N] [--transactions T] [--senders S] [--step-duration D]
-                                  [--json OUT] [--plot OUT.png]
+                                  [--rate R] [--json OUT] [--plot OUT.png]
 
 It writes a network with `network init` (N validators, the senders funded), runs each
 node as its own process, and sends presigned transfers to all of them at once, spread
-evenly: sender s always through node s mod N, so every node takes a share. It reports:
+evenly: sender s always through node s mod N, so every node takes a share: all at once
+(the most the network takes), or paced at R transfers a second (`--rate`: the latency
+at a given load, free of the queue a burst builds). It reports:
 
 - end-to-end tx/s: from the first send to the moment every node holds every transfer;
 - the latency from a transfer's send to the moment its block is final (p50, p99);
@@ -110,19 +112,25 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
     sent_at: dict[str, float] = {}  # tx hash -> when its batch went out
     lock = threading.Lock()
 
+    share = args.rate / len(urls) if args.rate else None  # tx/s each node is offered
+    size = 200 if share is None else max(1, min(200, int(share / 10)))  # paced: ten batches a second
+
     def bodies(k: int) -> list[tuple[list[str], bytes]]:
         """Node k's share as ready request bodies (the client's JSON work is not the network's)."""
         mine = [plan for s, plan in enumerate(plans) if s % len(urls) == k]
         ordered = [raw for round_ in zip(*mine) for raw in round_] if mine else []
         rest = [raw for plan in mine for raw in plan[min(map(len, mine)):]] if mine else []
         raws = ordered + rest
-        return [(["0x" + keccak256(raw).hex() for raw in raws[first:first + 200]],
+        return [(["0x" + keccak256(raw).hex() for raw in raws[first:first + size]],
                  json.dumps([{"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction",
-                              "params": ["0x" + raw.hex()]} for j, raw in enumerate(raws[first:first + 200])]).encode())
-                for first in range(0, len(raws), 200)]
+                              "params": ["0x" + raw.hex()]} for j, raw in enumerate(raws[first:first + size])]).encode())
+                for first in range(0, len(raws), size)]
 
     def send(k: int, batches: list[tuple[list[str], bytes]]) -> None:
+        done = 0
         for hashes, body in batches:
+            if share is not None:  # open loop: each batch at its time, however the last one went
+                time.sleep(max(0.0, start + done / share - time.perf_counter()))
             now = time.perf_counter()
             with lock:
                 sent_at.update(dict.fromkeys(hashes, now))
@@ -132,6 +140,7 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
             refused = [a["error"]["message"] for a in answers if "error" in a]
             if refused:
                 raise RuntimeError(f"node{k} refused a transfer: {refused[0]}")
+            done += len(hashes)
 
     final_at: dict[int, float] = {}
     stop = threading.Event()
@@ -186,6 +195,7 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
     wall = everywhere - start
     return {
         "nodes": len(urls), "transactions": total, "senders": len(plans), "step_duration": args.step_duration,
+        "offered_tx_per_s": args.rate,
         "seconds": round(wall, 3), "sending_seconds": round(sent - start, 3),
         "tx_per_s": round(total / wall, 1),
         "finality_latency_s": {"p50": round(statistics.median(latencies), 3),
@@ -201,6 +211,8 @@ def report(figures: dict) -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("transfers (senders)", f"{figures['transactions']} ({figures['senders']})")
+    offered = figures["offered_tx_per_s"]
+    table.add_row("offered", "all at once" if not offered else f"{offered:.0f} tx/s")
     table.add_row("end-to-end throughput", f"{figures['tx_per_s']:.0f} tx/s ({figures['seconds']:.2f} s)")
     lat = figures["finality_latency_s"]
     table.add_row("send to final, p50 / p99", f"{lat['p50']:.2f} / {lat['p99']:.2f} s")
@@ -232,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transactions", type=int, default=6000)
     parser.add_argument("--senders", type=int, default=40)
     parser.add_argument("--step-duration", type=float, default=1.0)
+    parser.add_argument("--rate", type=float, help="offer the transfers at this many per second (default: at once)")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--dir", type=Path, help="keep the network (datadirs, node logs) here")
     parser.add_argument("--json", type=Path, metavar="OUT")

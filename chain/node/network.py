@@ -27,6 +27,7 @@ transaction submitted while two nodes were apart still reaches the authority.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -63,6 +64,7 @@ RELAY_FAULTS = (MalformedTransaction, BadSignature, UnsupportedTransactionType, 
 MAX_QUEUED_EVENTS = 4096  # block and sync messages waiting; a peer that floods past it is banned
 MAX_QUEUED_BATCHES = 1024  # Transactions messages waiting for admission; more are dropped
 BLOCKS_ANSWER_BYTES = 16 << 20  # what one Blocks answer carries at most
+ADMISSION_NICENESS = 10  # added to the relayed-transaction worker's nice value
 GOSSIP_INTERVAL = 0.02  # seconds new transactions are batched for before they go out
 
 
@@ -183,6 +185,7 @@ class NetworkService:
 
     def _work_transactions(self) -> None:
         """Transactions from peers to admit, and what to pass on, every GOSSIP_INTERVAL."""
+        _lower_priority()
         while not self._stop.is_set():
             try:
                 node_id, raws = self._batches.get(timeout=GOSSIP_INTERVAL)
@@ -348,3 +351,15 @@ class NetworkService:
         request = self.sync.next_request(self.node.head().number)
         if request is not None:
             self.transport.send(request.peer, wire.GetBlocks(request.first, request.count))
+
+
+def _lower_priority() -> None:
+    """Give this thread a lower scheduling priority (Linux: a thread is a task of its own).
+
+    Relayed transactions are most of a node's work under load, and none of it is urgent;
+    a block is, on every node: the next validator must import it before its step. Where
+    several nodes share the cores, the kernel then runs their block work first."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ADMISSION_NICENESS)
+    except (AttributeError, OSError):  # another system, or not allowed: the same priority as the rest
+        pass

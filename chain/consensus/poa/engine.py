@@ -31,7 +31,7 @@ from chain.core.keys import PrivateKey
 
 log = logging.getLogger("ewasm.consensus")
 MAX_EVIDENCE = 256
-BLOCK_SHARE = 0.6  # of a step, for building a block and importing it at the next validator
+BLOCK_SHARE = 0.8  # of a step, for building a block and importing it at the next validator
 
 
 class PoaEngine(ConsensusEngine):
