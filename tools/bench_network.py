@@ -121,10 +121,11 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
         ordered = [raw for round_ in zip(*mine) for raw in round_] if mine else []
         rest = [raw for plan in mine for raw in plan[min(map(len, mine)):]] if mine else []
         raws = ordered + rest
-        return [(["0x" + keccak256(raw).hex() for raw in raws[first:first + size]],
+        batches = [raws[first:first + size] for first in range(0, len(raws), size)]
+        return [(["0x" + keccak256(raw).hex() for raw in batch],
                  json.dumps([{"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction",
-                              "params": ["0x" + raw.hex()]} for j, raw in enumerate(raws[first:first + size])]).encode())
-                for first in range(0, len(raws), size)]
+                              "params": ["0x" + raw.hex()]} for j, raw in enumerate(batch)]).encode())
+                for batch in batches]
 
     def send(k: int, batches: list[tuple[list[str], bytes]]) -> None:
         done = 0
