@@ -12,7 +12,8 @@ An engine drives a `BlockProducer` (the node): it admits transactions through it
 asks it for blocks, sealing each with `seal`; its `rules` are its part of block
 validity, its `prefers` its fork choice, and `on_head` moves its finality. Each engine
 has its own folder: `instant` makes a block as soon as transactions are pending; `poa`
-is Aura, validators taking turns by time step.
+is Aura, validators taking turns by time step; `pbft` is QBFT, a block final once a
+quorum of validators has committed it.
 """
 
 from __future__ import annotations
