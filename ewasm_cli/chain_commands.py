@@ -44,9 +44,9 @@ def register(sub) -> None:
                         "--rpc-port up (default 1)")
     p.add_argument("--dev-key", metavar="HEX", help="private key to fund (default: a generated one, printed)")
     p.add_argument("--chain-id", type=integer(1, MAX_CHAIN_ID), default=1337)
-    p.add_argument("--engine", choices=["instant", "poa"], default="instant")
+    p.add_argument("--engine", choices=["instant", "poa", "pbft"], default="instant")
     p.add_argument("--block-period", type=seconds(3600), default=1.0, metavar="S",
-                   help="seconds between PoA blocks (above 0, at most 3600; default 1)")
+                   help="seconds between PoA blocks, or PBFT's block period (above 0, at most 3600; default 1)")
     _run_args(p, key=False)
     p.set_defaults(handler=cmd_devnet)
 
@@ -258,10 +258,11 @@ def cmd_node_run(args) -> int:
 
 
 def cmd_devnet(args) -> int:
-    if args.nodes > 1:
+    if args.nodes > 1 or args.engine == "pbft":
         from ewasm_cli.network_commands import run_local_network
-        if args.engine != "poa":
-            raise CommandError(f"--nodes {args.nodes}: the instant engine runs one node; use --engine poa", EXIT_USAGE)
+        if args.engine == "instant":
+            raise CommandError(f"--nodes {args.nodes}: the instant engine runs one node; use --engine poa or pbft",
+                               EXIT_USAGE)
         return run_local_network(args)
     from chain.core.keys import PrivateKey, to_checksum_address
     from chain.core.spec import SpecError, dev_spec, parse_spec

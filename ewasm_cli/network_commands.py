@@ -36,9 +36,15 @@ def register(sub) -> None:
                    help="where to write the network (must be new or empty)")
     p.add_argument("--validators", type=integer(1, 64), required=True, metavar="N", help="authorities that seal blocks")
     p.add_argument("--regular", type=integer(0, 64), default=0, metavar="M", help="nodes that follow and serve RPC")
-    p.add_argument("--engine", choices=["poa"], default="poa")
+    p.add_argument("--engine", choices=["poa", "pbft"], default="poa")
     p.add_argument("--step-duration", type=seconds(3600), default=1.0, metavar="S",
                    help="seconds per PoA step (default 1)")
+    p.add_argument("--block-period", type=seconds(3600), default=1.0, metavar="S",
+                   help="PBFT: seconds from a block to the next round 0 (default 1)")
+    p.add_argument("--request-timeout", type=seconds(3600), default=2.0, metavar="S",
+                   help="PBFT: round 0's timer, doubling each round (default 2)")
+    p.add_argument("--epoch-length", type=integer(1, 10**9), default=30_000, metavar="N",
+                   help="blocks between validator-set changes (default 30000)")
     p.add_argument("--base-port", type=port, default=8545, metavar="P",
                    help="node k serves RPC on P+2k and p2p on P+2k+1 (default 8545)")
     p.add_argument("--chain-id", type=integer(1, 2**64 - 1), default=DEFAULT_CHAIN_ID)
@@ -60,9 +66,19 @@ def key_from(text: str | None, flag: str):
         raise CommandError(f"{flag}: {err}", EXIT_USAGE) from None
 
 
-def network_spec(validators, nodes, admin, funded, *, chain_id: int, step_duration: float) -> dict:
-    """The consortium's chain spec: Aura among `validators`, `nodes` on the permission
-    list (contract and spec), `funded` accounts holding FUNDS each."""
+def engine_spec(args, validators) -> dict:
+    """The spec's engine: Aura or PBFT among `validators`, with the settings of `args`."""
+    hexes = ["0x" + v.hex() for v in validators]
+    if getattr(args, "engine", "poa") == "pbft":
+        return {"pbft": {"validators": hexes, "blockPeriod": getattr(args, "block_period", 1.0),
+                         "requestTimeout": getattr(args, "request_timeout", 2.0),
+                         "epochLength": getattr(args, "epoch_length", 30_000)}}
+    return {"poa": {"validators": hexes, "stepDuration": args.step_duration}}
+
+
+def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int) -> dict:
+    """The consortium's chain spec: `engine` among its validators, `nodes` on the
+    permission list (contract and spec), `funded` accounts holding FUNDS each."""
     from chain.core.system import PERMISSIONS, permissions_storage
     from contracts import load_system
 
@@ -72,7 +88,7 @@ def network_spec(validators, nodes, admin, funded, *, chain_id: int, step_durati
         "balance": "0", "nonce": 1, "code": "0x" + load_system("permissions.wasm").hex(),
         "storage": {"0x" + k.hex(): "0x" + v.hex() for k, v in permissions_storage([admin], nodes).items()}}
     return {"name": "ewasm-network",
-            "engine": {"poa": {"validators": hexes(validators), "stepDuration": step_duration}},
+            "engine": engine,
             "params": {"chainId": chain_id, "gasLimit": DEFAULT_GAS_LIMIT},
             "genesis": {"timestamp": 0},
             "accounts": accounts,
@@ -111,8 +127,7 @@ def initialize_network(args) -> dict:
     keys = [PrivateKey.generate() for _ in range(count)]
     ids = [k.address for k in keys]
     funded = [dev.address, admin.address, *ids, *getattr(args, "fund", ())]  # `fund`: extra accounts (benchmarks)
-    spec = network_spec(ids[:args.validators], ids, admin.address, funded, chain_id=args.chain_id,
-                        step_duration=args.step_duration)
+    spec = network_spec(engine_spec(args, ids[:args.validators]), ids, admin.address, funded, chain_id=args.chain_id)
     root = args.dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     spec_path = root / "spec.json"
@@ -158,7 +173,8 @@ def run_local_network(args) -> int:
     """`ewasm devnet --nodes N --engine poa`: `network init` with N validators, each run
     as a child process (`node run`), until SIGINT or SIGTERM."""
     root = Path(args.datadir or tempfile.mkdtemp(prefix="ewasm-devnet-"))
-    init = SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine="poa", step_duration=args.block_period,
+    init = SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine=args.engine,
+                           step_duration=args.block_period, block_period=args.block_period,
                            base_port=args.rpc_port, chain_id=args.chain_id, dev_key=args.dev_key, admin_key=None,
                            json=False)
     summary = (json.loads((root / "network.json").read_text()) if (root / "network.json").is_file()
@@ -169,8 +185,9 @@ def run_local_network(args) -> int:
     network = LocalNetwork(root, args.nodes)
     try:
         urls = network.start()
-        print(f"devnet of {args.nodes} PoA validators in {root} (chain id {args.chain_id}, steps of "
-              f"{args.block_period:g} s)", flush=True)
+        timing = "steps" if args.engine == "poa" else "a block period"
+        print(f"devnet of {args.nodes} {args.engine.upper()} validators in {root} (chain id {args.chain_id}, "
+              f"{timing} of {args.block_period:g} s)", flush=True)
         for k, url in enumerate(urls):
             print(f"node{k}  JSON-RPC on {url}  (log {network.log(k)})", flush=True)
         print(f"dev key   {summary['dev_key']}  (funded)\nadmin key {summary['admin_key']}  (the permission "

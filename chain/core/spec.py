@@ -3,7 +3,9 @@
     {
       "name": "ewasm-dev",
       "engine": {"instant": {}}  or  {"poa": {"validators": ["0x..", ...], "stepDuration": 1.0, "emptyBlocks": true}}
-                                 or  {"poa": {"authority": "0x..", "blockPeriod": 1.0}}  (one authority),
+                                 or  {"poa": {"authority": "0x..", "blockPeriod": 1.0}}  (one authority)
+                                 or  {"pbft": {"validators": [...], "blockPeriod": 1, "requestTimeout": 2,
+                                               "epochLength": 30000}},
       "params": {"chainId": 1337, "shardId": 0, "gasLimit": 30000000, "maxTransactionSize": 131072,
                  "baseFeePerGas": 0, "maxCodeSize": 1048576, "costTable": "<hash of the cost table>"},
       "genesis": {"timestamp": 0, "extraData": "0x"},
@@ -48,10 +50,12 @@ class GenesisAccount:
 class EngineSpec:
     """Which consensus engine runs the chain, and its settings."""
 
-    name: str  # "instant" or "poa"
-    validators: tuple[bytes, ...] = ()  # the PoA authorities, in turn order
-    block_period: float = 1.0  # PoA: the step duration, seconds
+    name: str  # "instant", "poa" or "pbft"
+    validators: tuple[bytes, ...] = ()  # the PoA authorities in turn order; the PBFT validators
+    block_period: float = 1.0  # PoA: the step duration; PBFT: from a block to the next round 0; seconds
     empty_blocks: bool = False  # PoA: seal a block at every own step, even with nothing pending
+    request_timeout: float = 2.0  # PBFT: round 0's timer, seconds (round r: x 2^r)
+    epoch_length: int = 30_000  # blocks between the points where validator changes apply
 
     @property
     def authority(self) -> bytes | None:
@@ -225,34 +229,63 @@ def _parse_engine(engine: dict) -> EngineSpec:
         return EngineSpec("instant", block_period=0.0)
     if name == "poa":
         return _parse_poa(settings)
-    raise SpecError(f"engine: unknown engine {name!r} (known: instant, poa)")
+    if name == "pbft":
+        return _parse_pbft(settings)
+    raise SpecError(f"engine: unknown engine {name!r} (known: instant, poa, pbft)")
 
 
 def _parse_poa(settings: dict) -> EngineSpec:
     """{"validators": [...], "stepDuration": S, "emptyBlocks": B}, or the single-authority
     form {"authority": X, "blockPeriod": S}, which seals only when there is work."""
-    unknown = set(settings) - {"authority", "validators", "stepDuration", "blockPeriod", "emptyBlocks"}
-    if unknown:
-        raise SpecError(f"engine.poa: unknown field(s) {', '.join(sorted(unknown))}")
+    _known(settings, "poa", {"authority", "validators", "stepDuration", "blockPeriod", "emptyBlocks"})
     if ("authority" in settings) == ("validators" in settings):
         raise SpecError("engine.poa: give either authority (one signer) or validators (a list), not both")
     if "authority" in settings:
         validators = (_hex(settings["authority"], "engine.poa.authority", 20),)
     else:
-        entries = settings["validators"]
-        if not isinstance(entries, list) or not entries:
-            raise SpecError("engine.poa.validators: expected a non-empty list of addresses")
-        validators = tuple(_hex(v, f"engine.poa.validators[{i}]", 20) for i, v in enumerate(entries))
-        if len(set(validators)) != len(validators):
-            raise SpecError("engine.poa.validators: an address is listed twice")
+        validators = _validators(settings, "poa")
     name = "stepDuration" if "stepDuration" in settings else "blockPeriod"
-    period = settings.get(name, 1.0)
-    if isinstance(period, bool) or not isinstance(period, (int, float)) or not 0 < period <= 3600:
-        raise SpecError(f"engine.poa.{name}: expected seconds between 0 and 3600")
+    period = _seconds(settings, name, 1.0, "poa")
     empty = settings.get("emptyBlocks", "validators" in settings)
     if not isinstance(empty, bool):
         raise SpecError("engine.poa.emptyBlocks: expected true or false")
-    return EngineSpec("poa", validators=validators, block_period=float(period), empty_blocks=empty)
+    return EngineSpec("poa", validators=validators, block_period=period, empty_blocks=empty)
+
+
+def _parse_pbft(settings: dict) -> EngineSpec:
+    """{"validators": [...], "blockPeriod": S, "requestTimeout": S, "epochLength": N}."""
+    _known(settings, "pbft", {"validators", "blockPeriod", "requestTimeout", "epochLength"})
+    if "validators" not in settings:
+        raise SpecError("engine.pbft.validators: the validators are required")
+    epoch = settings.get("epochLength", 30_000)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= 10**9:
+        raise SpecError("engine.pbft.epochLength: expected a whole number of blocks from 1 to 10^9")
+    return EngineSpec("pbft", validators=_validators(settings, "pbft"),
+                      block_period=_seconds(settings, "blockPeriod", 1.0, "pbft"),
+                      request_timeout=_seconds(settings, "requestTimeout", 2.0, "pbft"), epoch_length=epoch)
+
+
+def _known(settings: dict, engine: str, fields: set[str]) -> None:
+    unknown = set(settings) - fields
+    if unknown:
+        raise SpecError(f"engine.{engine}: unknown field(s) {', '.join(sorted(unknown))}")
+
+
+def _validators(settings: dict, engine: str) -> tuple[bytes, ...]:
+    entries = settings["validators"]
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(f"engine.{engine}.validators: expected a non-empty list of addresses")
+    validators = tuple(_hex(v, f"engine.{engine}.validators[{i}]", 20) for i, v in enumerate(entries))
+    if len(set(validators)) != len(validators):
+        raise SpecError(f"engine.{engine}.validators: an address is listed twice")
+    return validators
+
+
+def _seconds(settings: dict, name: str, default: float, engine: str) -> float:
+    value = settings.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+        raise SpecError(f"engine.{engine}.{name}: expected seconds between 0 and 3600")
+    return float(value)
 
 
 def load_spec(path: str) -> ChainSpec:

@@ -186,24 +186,39 @@ class Blockchain:
         chain is then as it was. `known` looks up transactions already decoded and checked.
         """
         with self.lock:
-            header, parent = block.header, self._head
-            validate_header(header, parent, self.params, time.time() if now is None else now)
-            rules.verify_header(header, parent)
-            txs = decode_body(block, self.params, known)
-            context = BlockContext(number=header.number, timestamp=header.timestamp, proposer=header.proposer,
-                                   gas_limit=header.gas_limit, block_hashes=self._recent_hashes)
-            execution = self._execute_on_head(txs, context)
-            check_execution(block, execution)
-            undo = TreeUndo(root=self.tree.root)
-            state_root = self.tree.update(execution.changes.commitment_updates(), undo)
-            candidate = Candidate(block, execution, undo)
-            try:
-                check_outcome(header, execution, state_root)
-            except InvalidBlock:
-                self.discard(candidate)
-                raise
+            candidate = self._verified(block, rules, now, known)
             self.commit(candidate)
-            return execution
+            return candidate.execution
+
+    def check_block(self, block: Block, rules: SealRules, *, now: float | None = None,
+                    known: KnownTransactions | None = None) -> BlockExecution:
+        """Everything `import_block` checks, without committing: a proposal is checked so
+        before anyone votes for it (InvalidBlock if it fails)."""
+        with self.lock:
+            candidate = self._verified(block, rules, now, known)
+            self.discard(candidate)
+            return candidate.execution
+
+    def _verified(self, block: Block, rules: SealRules, now: float | None,
+                  known: KnownTransactions | None) -> Candidate:
+        """The block executed on the head as a candidate, after every check has passed."""
+        header, parent = block.header, self._head
+        validate_header(header, parent, self.params, time.time() if now is None else now)
+        rules.verify_header(header, parent)
+        txs = decode_body(block, self.params, known)
+        context = BlockContext(number=header.number, timestamp=header.timestamp, proposer=header.proposer,
+                               gas_limit=header.gas_limit, block_hashes=self._recent_hashes)
+        execution = self._execute_on_head(txs, context)
+        check_execution(block, execution)
+        undo = TreeUndo(root=self.tree.root)
+        state_root = self.tree.update(execution.changes.commitment_updates(), undo)
+        candidate = Candidate(block, execution, undo)
+        try:
+            check_outcome(header, execution, state_root)
+        except InvalidBlock:
+            self.discard(candidate)
+            raise
+        return candidate
 
     def commit(self, candidate: Candidate, timings: dict[str, float] | None = None) -> None:
         """Write a candidate to the store and make it the head (the caller holds `lock`)."""

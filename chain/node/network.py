@@ -209,6 +209,9 @@ class NetworkService:
         self.transport.send(node_id, wire.Status(head.number, head.hash))
         for message in transaction_messages(self.node.pending_raws()):
             self.transport.send(node_id, message)
+        on_peer = getattr(self.node.engine, "on_peer", None)
+        for payload in on_peer(node_id) if on_peer is not None else ():
+            self.transport.send(node_id, wire.Consensus(payload))
 
     def _on_message(self, node_id: bytes, message: wire.Message) -> None:
         if isinstance(message, wire.Status):
@@ -219,6 +222,22 @@ class NetworkService:
             self._answer(node_id, message.first, message.count)
         elif isinstance(message, wire.Blocks):
             self._on_blocks(node_id, message.blocks)
+        elif isinstance(message, wire.Consensus):
+            self._on_consensus(node_id, message.payload)
+
+    def _on_consensus(self, node_id: bytes, payload: bytes) -> None:
+        on_message = getattr(self.node.engine, "on_message", None)
+        if on_message is None:
+            return  # an engine without messages: nothing to do with them
+        reason = on_message(node_id, payload)
+        if reason is not None:
+            self.transport.ban(node_id, reason)
+
+    def broadcast_consensus(self, payload: bytes) -> int:
+        """Send an engine's message to every peer; returns how many."""
+        peers = self.transport.peers()
+        self.transport.broadcast(wire.Consensus(payload))
+        return len(peers)
 
     def _on_transactions(self, node_id: bytes, raws: tuple[bytes, ...]) -> None:
         for raw in raws:

@@ -10,6 +10,9 @@ from dataclasses import replace
 
 from chain.consensus.engine import ConsensusEngine, ConsensusError
 from chain.consensus.instant.engine import InstantEngine
+from chain.consensus.pbft.engine import PbftEngine
+from chain.consensus.pbft.machine import Timeouts
+from chain.consensus.pbft.rules import ProposalRules
 from chain.consensus.poa.engine import PoaEngine
 from chain.core.blocks import Block, Header, InvalidBlock
 from chain.core.system import PERMISSIONS
@@ -68,6 +71,13 @@ class Node:
                                                      spec.engine.block_period, empty_blocks=spec.engine.empty_blocks)
             self.chain.keep_undo = len(validators) > 1  # one authority never forks: its blocks are final at once
             self.proposer = config.key.address if seals else bytes(20)
+        elif spec.engine.name == "pbft":
+            votes = config.key is not None and config.key.address in spec.engine.validators
+            if not votes and config.network is None:
+                raise ConsensusError("a single PBFT node must be a validator: give it a validator's key (--key)")
+            self.engine = PbftEngine(self, spec.engine.validators, config.key if votes else None,
+                                     Timeouts(spec.engine.block_period, spec.engine.request_timeout))
+            self.proposer = config.key.address if votes else bytes(20)
         else:
             self.engine = InstantEngine(self)
             self.proposer = config.key.address if config.key else bytes(20)
@@ -148,6 +158,43 @@ class Node:
         if self.network is not None:
             self.network.announce(block)
         return block
+
+    # -- what the PBFT engine asks (consensus/pbft/engine.py, PbftProducer) ---------
+    def build_proposal(self, engine: ConsensusEngine, timestamp: int) -> Block:
+        """A block from the pool on the head, for the others to vote on: executed, then
+        left uncommitted (it is committed with its seals once decided)."""
+        with self.chain.lock, self.gate.block_work():
+            with self._pool_lock, self.chain.snapshot() as snapshot:
+                txs = self.pool.ready(snapshot, self.chain.params.block_gas_limit,
+                                      self.budget.transactions(self.config.max_block_transactions))
+            started = time.perf_counter()
+            candidate = self.chain.build(txs, self.proposer, timestamp=timestamp, validators=engine.validators())
+            self.chain.discard(candidate)
+            self.budget.built(len(txs), time.perf_counter() - started)
+        log.info("proposing block %d: %d transactions", candidate.block.number, len(candidate.block.transactions))
+        return candidate.block
+
+    def check_proposal(self, block: Block, rules: ProposalRules) -> str | None:
+        """Why a proposed block cannot follow the head (None when it can)."""
+        with self.chain.lock, self.gate.block_work():
+            try:
+                self.chain.check_block(block, rules, known=self.pending_transaction)
+            except InvalidBlock as err:
+                return str(err)
+        return None
+
+    def announce(self, block: Block) -> None:
+        if self.network is not None:
+            self.network.announce(block)
+
+    def broadcast_consensus(self, payload: bytes) -> int:
+        return 0 if self.network is None else self.network.broadcast_consensus(payload)
+
+    def save_consensus(self, key: bytes, value: bytes) -> None:
+        self.chain.store.put_consensus(key, value)
+
+    def load_consensus(self, key: bytes) -> bytes | None:
+        return self.chain.store.get_consensus(key)
 
     def import_block(self, block: Block) -> BlockExecution:
         """Import a block made elsewhere (full validation; InvalidBlock if it breaks a rule)."""

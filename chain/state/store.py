@@ -185,6 +185,15 @@ class Store:
             data = txn.get(_HEAD, db=self.dbs["meta"])
         return None if data is None else int.from_bytes(data, "big")
 
+    def put_consensus(self, key: bytes, value: bytes) -> None:
+        """Keep an engine's record (its write-ahead log) durably, before it acts on it."""
+        with self.env.begin(write=True) as txn:
+            txn.put(key, value, db=self.dbs["consensus"])
+
+    def get_consensus(self, key: bytes) -> bytes | None:
+        with self.env.begin() as txn:
+            return txn.get(key, db=self.dbs["consensus"])
+
     def get_meta(self, key: bytes) -> bytes | None:
         with self.env.begin() as txn:
             return txn.get(key, db=self.dbs["meta"])

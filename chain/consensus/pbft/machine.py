@@ -115,6 +115,14 @@ class HeightMachine:
         self.evidence: list[Evidence] = []
         self._building: int | None = None  # the round a BuildBlock was asked for
 
+    def restore(self, sent: dict[tuple[Kind, int], bytes], prepared: Prepared | None, now: float) -> None:
+        """Take back what this validator signed at this height before a restart: it signs
+        nothing that contradicts it, and resumes in the latest round it voted in."""
+        self.sent, self.prepared = dict(sent), prepared
+        latest = max((round_ for _, round_ in sent), default=0)
+        if latest:
+            self.started, self.round, self.deadline = True, latest, now + self.timeouts.round_timer(latest)
+
     # -- inputs ---------------------------------------------------------------------
     def tick(self, now: float) -> list[Action]:
         """The clock moved: start round 0 when the block timer fires, change round when

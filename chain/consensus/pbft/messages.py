@@ -77,6 +77,22 @@ class Prepared:
     block: bytes
     prepares: tuple["Signed", ...]
 
+    def fields(self) -> list:
+        return [self.round, self.digest, self.block, [p.encode() for p in self.prepares]]
+
+    def encode(self) -> bytes:
+        return rlp.encode(self.fields())
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Prepared":
+        try:
+            prepared = _prepared(rlp.decode(data, strict=True))
+        except rlp.DecodingError as err:
+            raise MessageError(f"bad RLP: {err}") from None
+        if prepared is None:
+            raise MessageError("an empty certificate")
+        return prepared
+
 
 @dataclass(frozen=True)
 class Message:
@@ -90,9 +106,7 @@ class Message:
     prepared: Prepared | None = None  # ROUND-CHANGE
 
     def encode(self) -> bytes:
-        prepared = [] if self.prepared is None else [
-            self.prepared.round, self.prepared.digest, self.prepared.block,
-            [p.encode() for p in self.prepared.prepares]]
+        prepared = [] if self.prepared is None else self.prepared.fields()
         return rlp.encode([int(self.kind), self.height, self.round, self.digest, self.seal, self.block,
                            [j.encode() for j in self.justification], prepared])
 

@@ -302,6 +302,17 @@ def test_network_init_takes_keys_with_or_without_0x_and_refuses_a_used_directory
     assert main(["network", "init", "--dir", str(tmp_path / "k"), "--validators", "1", "--dev-key", "zz"]) == 2
 
 
+def test_network_init_with_the_pbft_engine_writes_its_timers_and_epoch_into_the_spec(tmp_path, capsys):
+    assert main(["network", "init", "--dir", str(tmp_path / "n"), "--validators", "4", "--engine", "pbft",
+                 "--block-period", "0.5", "--request-timeout", "1.5", "--epoch-length", "100", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    engine = json.loads((tmp_path / "n" / "spec.json").read_text())["engine"]["pbft"]
+    assert engine["validators"] == [n["address"] for n in summary["nodes"]]
+    assert (engine["blockPeriod"], engine["requestTimeout"], engine["epochLength"]) == (0.5, 1.5, 100)
+    assert main(["network", "init", "--dir", str(tmp_path / "m"), "--validators", "4", "--engine", "pbft",
+                 "--request-timeout", "0"]) == 2
+
+
 @pytest.mark.xdist_group("network")
 def test_devnet_with_several_nodes_runs_a_local_network_and_stops_it_on_sigterm(tmp_path):
     base = free_port_block(6)

@@ -1,0 +1,239 @@
+"""The PBFT engine: QBFT's height machine (machine.py) run on the node.
+
+A thread owns the machine of the height after the head. It feeds it the consensus
+messages peers send and the clock, and carries out its actions in order: a vote is
+written to the write-ahead log (wal.py) before it is broadcast, a BuildBlock is answered
+with a block built from the pool (not committed), and a decision is imported like any
+block, with its commit seals, and announced. A block of this height that arrives from
+a peer with a quorum of seals (sync, or an announcement) moves the head just the same,
+and the engine starts on the next height. A committed block is final at once.
+
+Messages for the next height (peers that decided first) wait in a small buffer, a
+bounded number per sender; anything further ahead or behind is dropped: sync brings
+such a node up to date.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections import OrderedDict
+from typing import Callable, Protocol
+
+from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError
+from chain.consensus.pbft.committee import Committee
+from chain.consensus.pbft.machine import Broadcast, BuildBlock, Decided, Evidence, HeightMachine, Persist, Timeouts
+from chain.consensus.pbft.messages import MessageError, Signed
+from chain.consensus.pbft.rules import PbftRules, ProposalRules
+from chain.consensus.pbft.seal import encode_seal
+from chain.consensus.pbft.wal import WAL_KEY, VoteLog
+from chain.core.blocks import Block, Header, InvalidBlock
+from chain.core.keys import PrivateKey
+
+log = logging.getLogger("ewasm.consensus")
+
+TICK = 0.02  # seconds between looks at the clock
+MAX_INBOX = 10_000  # consensus messages waiting for the engine
+MAX_BUFFERED_PER_SENDER = 64  # next-height messages kept per validator
+MAX_EVIDENCE = 256
+MAX_KEPT_OWN = 32  # own messages of the current height kept for peers that connect
+
+
+class PbftProducer(BlockProducer, Protocol):
+    """What the PBFT engine needs of its node beyond any engine's."""
+
+    def build_proposal(self, engine: ConsensusEngine, timestamp: int) -> Block:
+        """A block from the pool on the head, executed but not committed."""
+
+    def check_proposal(self, block: Block, rules: ProposalRules) -> str | None:
+        """Why `block` cannot be the next block (None when it can)."""
+
+    def import_block(self, block: Block) -> object:
+        """Import a committed block (InvalidBlock if it breaks a rule)."""
+
+    def announce(self, block: Block) -> None:
+        """Tell the peers of a block this node committed."""
+
+    def broadcast_consensus(self, payload: bytes) -> int:
+        """Send a consensus message to every peer; returns how many."""
+
+    def save_consensus(self, key: bytes, value: bytes) -> None:
+        """Keep a record durably before the engine acts on it."""
+
+    def load_consensus(self, key: bytes) -> bytes | None:
+        """A record kept by `save_consensus`."""
+
+
+class PbftEngine(ConsensusEngine):
+    name = "pbft"
+
+    def __init__(self, producer: PbftProducer, validators: tuple[bytes, ...], key: PrivateKey | None,
+                 timeouts: Timeouts, *, clock: Callable[[], float] = time.time):
+        super().__init__(producer)
+        self.producer: PbftProducer = producer
+        self.committee = Committee(tuple(validators))
+        self.key = key if key is not None and key.address in self.committee else None
+        self.timeouts, self.clock = timeouts, clock
+        self.rules = PbftRules(self.committee)
+        self.proposal_rules = ProposalRules(self.committee)
+        self.evidence: list[dict] = []
+        self._inbox: queue.Queue[Signed] = queue.Queue(MAX_INBOX)
+        self._machine: HeightMachine | None = None
+        self._next: OrderedDict[bytes, list[Signed]] = OrderedDict()  # sender -> next-height messages
+        self._digests: OrderedDict[bytes, bytes] = OrderedDict()  # block bytes -> digest (a small cache)
+        self._mine: list[bytes] = []  # this node's messages at the current height, for peers that connect
+
+    def validators(self) -> list[bytes]:
+        return list(self.committee.validators)
+
+    def seal(self, header: Header) -> bytes:
+        raise ConsensusError("a PBFT block is sealed by a quorum's commit seals, not by one node")
+
+    # -- from the network -----------------------------------------------------------
+    def on_message(self, peer: bytes, payload: bytes) -> str | None:
+        """A consensus message from a peer; returns why it is refused (the peer sent
+        something malformed), or None."""
+        try:
+            signed = Signed.decode(payload)
+        except MessageError as err:
+            return f"a malformed consensus message: {err}"
+        try:
+            self._inbox.put_nowait(signed)
+        except queue.Full:
+            log.warning("consensus inbox full: a message from 0x%s dropped", peer.hex())
+        self._wake.set()
+        return None
+
+    def on_peer(self, peer: bytes) -> list[bytes]:
+        """A peer connected: what it may have missed of this node's votes at the current
+        height (a node that starts or heals late would otherwise wait for round changes)."""
+        return list(self._mine)
+
+    # -- the loop -------------------------------------------------------------------
+    def step(self) -> None:
+        try:
+            signed = self._inbox.get(timeout=TICK)
+        except queue.Empty:
+            signed = None
+        now = self.clock()
+        machine = self._current(now)
+        if signed is not None:
+            self._deliver(machine, signed, now)
+        self._run(machine, machine.tick(now), now)
+
+    def _current(self, now: float) -> HeightMachine:
+        """The machine of the height after the head (a new one when the head moved)."""
+        height = self.producer.head().number + 1
+        if self._machine is None or self._machine.height != height:
+            self._machine = HeightMachine(self.key, self.committee, height, now, self.timeouts, self._digest_of,
+                                          self._check_block)
+            self._restore(self._machine, now)
+            for signed in [m for messages in self._next.values() for m in messages if m.message.height == height]:
+                self._run(self._machine, self._machine.handle(signed, now), now)
+            self._next.clear()
+            self._mine = []
+        return self._machine
+
+    def _restore(self, machine: HeightMachine, now: float) -> None:
+        data = self.producer.load_consensus(WAL_KEY)
+        if data is None or self.key is None:
+            return
+        try:
+            record = VoteLog.decode(data)
+        except MessageError as err:
+            log.error("the PBFT vote log is damaged (%s): starting the height without it", err)
+            return
+        if record.height == machine.height:
+            machine.restore(record.sent, record.prepared, now)
+            log.info("height %d: resumed from the vote log at round %d (%d votes signed)", machine.height,
+                     machine.round, len(record.sent))
+
+    def _deliver(self, machine: HeightMachine, signed: Signed, now: float) -> None:
+        height = signed.message.height
+        if height == machine.height:
+            self._run(machine, machine.handle(signed, now), now)
+        elif height == machine.height + 1:
+            kept = self._next.setdefault(signed.sender, [])
+            if len(kept) < MAX_BUFFERED_PER_SENDER:
+                kept.append(signed)
+
+    def _run(self, machine: HeightMachine, actions: list, now: float) -> None:
+        for action in actions:
+            if isinstance(action, Persist):
+                self.producer.save_consensus(WAL_KEY, VoteLog(machine.height, machine.sent, machine.prepared).encode())
+            elif isinstance(action, Broadcast):
+                payload = action.signed.encode()
+                self._mine = [*self._mine, payload][-MAX_KEPT_OWN:]
+                self.producer.broadcast_consensus(payload)
+            elif isinstance(action, BuildBlock):
+                block = self.producer.build_proposal(self, max(int(now), self.producer.head().timestamp))
+                self._run(machine, machine.propose(block.encode(), now), now)
+            elif isinstance(action, Decided):
+                self._commit(action)
+            elif isinstance(action, Evidence):
+                self._record(action)
+
+    def _commit(self, decided: Decided) -> None:
+        block = Block.decode(decided.block)
+        sealed = Block(block.header.with_seal(encode_seal(decided.round, decided.seals)), block.transactions)
+        if self.producer.head().hash == sealed.hash:
+            return  # a peer's announcement of it came first
+        try:
+            self.producer.import_block(sealed)
+        except InvalidBlock as err:
+            log.error("height %d: the decided block does not import: %s", decided.height, err)
+            return
+        log.info("height %d: committed in round %d with %d commit seals", decided.height, decided.round,
+                 len(decided.seals))
+        self.producer.announce(sealed)
+
+    def _record(self, evidence: Evidence) -> None:
+        first, second = evidence.first, evidence.second
+        record = {"validator": "0x" + first.sender.hex(), "height": first.message.height,
+                  "round": first.message.round, "kind": first.message.kind.name,
+                  "first": "0x" + first.encode().hex(), "second": "0x" + second.encode().hex()}
+        log.warning("evidence: validator %s signed two %ss for height %d round %d", record["validator"],
+                    record["kind"], record["height"], record["round"])
+        self.evidence = [*self.evidence, record][-MAX_EVIDENCE:]
+
+    # -- what the machine asks -------------------------------------------------------
+    def _digest_of(self, data: bytes) -> bytes:
+        digest = self._digests.get(data)
+        if digest is None:
+            try:
+                digest = Block.decode(data).hash
+            except InvalidBlock:
+                digest = b""
+            self._digests[data] = digest
+            if len(self._digests) > 64:
+                self._digests.popitem(last=False)
+        return digest
+
+    def _check_block(self, data: bytes) -> bool:
+        try:
+            block = Block.decode(data)
+        except InvalidBlock as err:
+            log.warning("a proposal that is not a block: %s", err)
+            return False
+        reason = self.producer.check_proposal(block, self.proposal_rules)
+        if reason is not None:
+            log.warning("height %d: refused a proposal: %s", block.number, reason)
+            return False
+        return True
+
+    # -- reporting ------------------------------------------------------------------
+    def on_head(self) -> None:
+        """A committed block is final."""
+        head = self.producer.head().number
+        if head > self.producer.finalized():
+            self.producer.finalize(head)
+
+    def status(self) -> dict:
+        machine = self._machine
+        if machine is None:
+            return {"height": self.producer.head().number + 1, "round": 0, "evidence": list(self.evidence)}
+        return {"height": machine.height, "round": machine.round,
+                "proposer": "0x" + self.committee.proposer(machine.height, machine.round).hex(),
+                "roundTimer": round(max(0.0, machine.deadline - self.clock()), 3), "started": machine.started,
+                "evidence": list(self.evidence)}
