@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""A PoA consortium on loopback, measured: throughput, time to finality, CPU per node.
+"""A PoA or PBFT consortium on loopback, measured: throughput, time to finality, CPU per node.
 
-    python tools/bench_network.py [--nodes N] [--transactions T] [--senders S] [--step-duration D]
-                                  [--rate R] [--json OUT] [--plot OUT.png]
+    python tools/bench_network.py [--engine poa|pbft] [--nodes N] [--transactions T] [--senders S]
+                                  [--step-duration D] [--request-timeout S] [--rate R]
+                                  [--json OUT] [--plot OUT.png]
 
-It writes a network with `network init` (N validators, the senders funded), runs each
+`--step-duration` is PoA's step or PBFT's block period. It writes a network with
+`network init` (N validators, the senders funded), runs each
 node as its own process, and sends presigned transfers to all of them at once, spread
 evenly: sender s always through node s mod N, so every node takes a share: all at once
 (the most the network takes), or paced at R transfers a second (`--rate`: the latency
@@ -65,6 +67,15 @@ def call(url: str, method: str, *params):
     return answer["result"]
 
 
+def wait_for_blocks(urls: list[str], count: int, timeout: float) -> None:
+    """Until every node has `count` blocks (the network is up and making them)."""
+    deadline = time.monotonic() + timeout
+    while min(int(call(u, "eth_blockNumber"), 16) for u in urls) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {count} blocks on every node within {timeout} s")
+        time.sleep(0.1)
+
+
 def signed_transfers(senders: list[PrivateKey], count: int) -> list[list[bytes]]:
     """Per sender, its transfers (value 1 to fresh addresses), nonces from 0."""
     plans: list[list[bytes]] = [[] for _ in senders]
@@ -89,15 +100,17 @@ def run(args) -> dict:
     plans = signed_transfers(senders, args.transactions)
     with tempfile.TemporaryDirectory() as tmp:
         root = (args.dir or Path(tmp)) / "net"
-        initialize_network(SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine="poa",
-                                           step_duration=args.step_duration, base_port=free_port_block(2 * args.nodes),
+        initialize_network(SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine=args.engine,
+                                           step_duration=args.step_duration, block_period=args.step_duration,
+                                           request_timeout=args.request_timeout,
+                                           base_port=free_port_block(2 * args.nodes),
                                            chain_id=CHAIN_ID, dev_key=None, admin_key=None, json=False,
                                            fund=[s.address for s in senders]))
         spec = json.loads((root / "spec.json").read_text())
         network = LocalNetwork(root, args.nodes)
         try:
             urls = network.start()
-            time.sleep(2 * args.step_duration)  # peers connected, a block or two made
+            wait_for_blocks(urls, 2, args.timeout)  # peers connected, a block or two made
             figures = load(args, urls, plans, [c.pid for c in network.children])
         finally:
             network.stop()
@@ -195,7 +208,8 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
     latencies = sorted(final_at[block_of[h]] - t for h, t in sent_at.items() if block_of.get(h) in final_at)
     wall = everywhere - start
     return {
-        "nodes": len(urls), "transactions": total, "senders": len(plans), "step_duration": args.step_duration,
+        "engine": args.engine, "nodes": len(urls), "transactions": total, "senders": len(plans),
+        "step_duration": args.step_duration,
         "offered_tx_per_s": args.rate,
         "seconds": round(wall, 3), "sending_seconds": round(sent - start, 3),
         "tx_per_s": round(total / wall, 1),
@@ -208,7 +222,9 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
 
 
 def report(figures: dict) -> None:
-    table = Table(title=f"{figures['nodes']} PoA validators on loopback, {figures['step_duration']:g} s steps")
+    timing = "s steps" if figures["engine"] == "poa" else "s block period"
+    table = Table(title=f"{figures['nodes']} {figures['engine'].upper()} validators on loopback, "
+                        f"{figures['step_duration']:g} {timing}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("transfers (senders)", f"{figures['transactions']} ({figures['senders']})")
@@ -244,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=4)
     parser.add_argument("--transactions", type=int, default=6000)
     parser.add_argument("--senders", type=int, default=40)
-    parser.add_argument("--step-duration", type=float, default=1.0)
+    parser.add_argument("--engine", choices=["poa", "pbft"], default="poa")
+    parser.add_argument("--step-duration", type=float, default=1.0, help="PoA's step, or PBFT's block period")
+    parser.add_argument("--request-timeout", type=float, default=2.0, help="PBFT's round-0 timer")
     parser.add_argument("--rate", type=float, help="offer the transfers at this many per second (default: at once)")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--dir", type=Path, help="keep the network (datadirs, node logs) here")

@@ -70,6 +70,7 @@ class Blockchain:
         self.lock = threading.RLock()
         self.executor = executor
         self.keep_undo = False  # set by engines whose blocks can be reverted until final
+        self._pending: Candidate | None = None  # a proposal executed on the head, held while it is voted on
         self._head = store.header(store.head_number())
         self._finalized = store.finalized_number()
         self._recent_hashes = self._load_recent_hashes(self._head)
@@ -159,6 +160,7 @@ class Blockchain:
         `timings`, when given, accumulates seconds per stage (execute, commitment).
         """
         clock = time.perf_counter
+        self._drop_pending()
         context = self.context(proposer, timestamp)
         t0 = clock()
         execution = self._execute_on_head(txs, context)
@@ -191,17 +193,46 @@ class Blockchain:
             return candidate.execution
 
     def check_block(self, block: Block, rules: SealRules, *, now: float | None = None,
-                    known: KnownTransactions | None = None) -> BlockExecution:
+                    known: KnownTransactions | None = None, hold: bool = False) -> BlockExecution:
         """Everything `import_block` checks, without committing: a proposal is checked so
-        before anyone votes for it (InvalidBlock if it fails)."""
+        before anyone votes for it (InvalidBlock if it fails). With `hold`, the executed
+        block is kept for `commit_held` (until anything else touches the state)."""
         with self.lock:
             candidate = self._verified(block, rules, now, known)
-            self.discard(candidate)
+            if hold:
+                self.hold(candidate)
+            else:
+                self.discard(candidate)
             return candidate.execution
+
+    def hold(self, candidate: Candidate) -> None:
+        """Keep an executed, uncommitted candidate (a proposal being voted on), so that it
+        is committed without executing it again once decided (the caller holds `lock`)."""
+        self._drop_pending()
+        self._pending = candidate
+
+    def commit_held(self, block: Block, rules: SealRules) -> BlockExecution | None:
+        """Commit `block` (the held candidate's block with its final seal) as the held
+        candidate; None when the held one is another block or none is held."""
+        with self.lock:
+            held = self._pending
+            if held is None or held.block.hash != block.hash or block.header.parent_hash != self._head.hash:
+                return None
+            rules.verify_header(block.header, self._head)
+            self._pending = None
+            self.commit(Candidate(block, held.execution, held.undo))
+            return held.execution
+
+    def _drop_pending(self) -> None:
+        """Give up the held candidate: the tree goes back to the head's."""
+        if self._pending is not None:
+            self.discard(self._pending)
+            self._pending = None
 
     def _verified(self, block: Block, rules: SealRules, now: float | None,
                   known: KnownTransactions | None) -> Candidate:
         """The block executed on the head as a candidate, after every check has passed."""
+        self._drop_pending()
         header, parent = block.header, self._head
         validate_header(header, parent, self.params, time.time() if now is None else now)
         rules.verify_header(header, parent)
@@ -246,6 +277,7 @@ class Blockchain:
         newest first. StoreError if one of them is final (kept no undo record)."""
         reverted = []
         with self.lock:
+            self._drop_pending()
             while self._head.number > number:
                 block = self.store.block(self._head.number)
                 restored = self.store.revert_head()
@@ -341,6 +373,7 @@ class Blockchain:
     def prove(self, address: bytes, slots: list[bytes]):
         """(head header, account, account proof, [(slot, value, proof)]) at the head."""
         with self.lock:
+            self._drop_pending()  # the tree must be the head's
             header = self._head
             with self.snapshot() as snapshot:
                 account = snapshot.get_account(address)

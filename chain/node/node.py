@@ -161,15 +161,15 @@ class Node:
 
     # -- what the PBFT engine asks (consensus/pbft/engine.py, PbftProducer) ---------
     def build_proposal(self, engine: ConsensusEngine, timestamp: int) -> Block:
-        """A block from the pool on the head, for the others to vote on: executed, then
-        left uncommitted (it is committed with its seals once decided)."""
+        """A block from the pool on the head, for the others to vote on: executed and held
+        uncommitted (it is committed with its seals once decided)."""
         with self.chain.lock, self.gate.block_work():
             with self._pool_lock, self.chain.snapshot() as snapshot:
                 txs = self.pool.ready(snapshot, self.chain.params.block_gas_limit,
                                       self.budget.transactions(self.config.max_block_transactions))
             started = time.perf_counter()
             candidate = self.chain.build(txs, self.proposer, timestamp=timestamp, validators=engine.validators())
-            self.chain.discard(candidate)
+            self.chain.hold(candidate)  # committed as it is once decided
             self.budget.built(len(txs), time.perf_counter() - started)
         log.info("proposing block %d: %d transactions", candidate.block.number, len(candidate.block.transactions))
         return candidate.block
@@ -178,7 +178,7 @@ class Node:
         """Why a proposed block cannot follow the head (None when it can)."""
         with self.chain.lock, self.gate.block_work():
             try:
-                self.chain.check_block(block, rules, known=self.pending_transaction)
+                self.chain.check_block(block, rules, known=self.pending_transaction, hold=True)
             except InvalidBlock as err:
                 return str(err)
         return None
@@ -196,11 +196,16 @@ class Node:
     def load_consensus(self, key: bytes) -> bytes | None:
         return self.chain.store.get_consensus(key)
 
-    def import_block(self, block: Block) -> BlockExecution:
-        """Import a block made elsewhere (full validation; InvalidBlock if it breaks a rule)."""
+    def import_block(self, block: Block, *, held: bool = False) -> BlockExecution:
+        """Import a block made elsewhere (full validation; InvalidBlock if it breaks a rule).
+
+        With `held`, a decided PBFT block that this node proposed or checked is committed
+        as it was executed then, its seals checked, instead of executing it again."""
         with self.chain.lock, self.gate.block_work():
             started = time.perf_counter()
-            execution = self.chain.import_block(block, self.engine.rules, known=self.pending_transaction)
+            execution = self.chain.commit_held(block, self.engine.rules) if held else None
+            if execution is None:
+                execution = self.chain.import_block(block, self.engine.rules, known=self.pending_transaction)
             self._after_block(execution)
         seconds = time.perf_counter() - started
         self.budget.imported(len(execution.included), seconds)

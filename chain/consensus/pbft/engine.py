@@ -49,8 +49,9 @@ class PbftProducer(BlockProducer, Protocol):
     def check_proposal(self, block: Block, rules: ProposalRules) -> str | None:
         """Why `block` cannot be the next block (None when it can)."""
 
-    def import_block(self, block: Block) -> object:
-        """Import a committed block (InvalidBlock if it breaks a rule)."""
+    def import_block(self, block: Block, *, held: bool = False) -> object:
+        """Import a committed block (InvalidBlock if it breaks a rule); `held`: as the
+        node executed it when it proposed or checked it, if it still holds that."""
 
     def announce(self, block: Block) -> None:
         """Tell the peers of a block this node committed."""
@@ -180,7 +181,7 @@ class PbftEngine(ConsensusEngine):
         if self.producer.head().hash == sealed.hash:
             return  # a peer's announcement of it came first
         try:
-            self.producer.import_block(sealed)
+            self.producer.import_block(sealed, held=True)
         except InvalidBlock as err:
             log.error("height %d: the decided block does not import: %s", decided.height, err)
             return
