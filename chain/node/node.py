@@ -103,6 +103,9 @@ class Node:
                 "finalized": self.chain.finalized, "peers": len(self.peers()),
                 "syncing": self.network is not None and self.network.syncing(), **self.engine.status()}
 
+    def evidence(self) -> list[dict]:
+        return list(getattr(self.engine, "evidence", []))
+
     # -- what the engine asks (consensus/engine.py, BlockProducer) ------------------
     def head(self) -> Header:
         return self.chain.head()

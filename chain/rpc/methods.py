@@ -185,6 +185,9 @@ class NodeStatus(Protocol):
     def finalized(self) -> int:
         """The newest final block's number."""
 
+    def evidence(self) -> list[dict]:
+        """Misbehaviour the engine recorded, each with the two conflicting signed items."""
+
 
 class RpcMethods:
     """The method table, over a chain to read, a gateway for transactions and the node's status."""
@@ -221,6 +224,7 @@ class RpcMethods:
             "net_listening": Method(lambda p: True, 0),
             "ewasm_peers": Method(self.peers, 0),
             "ewasm_consensusStatus": Method(self.consensus_status, 0),
+            "ewasm_evidence": Method(self.evidence, 0),
         }
 
     def lane(self, method: str) -> str:
@@ -274,6 +278,9 @@ class RpcMethods:
     def peers(self, p):
         return [{"id": data(peer.node_id), "remote": f"{peer.host}:{peer.port}", "direction": peer.direction}
                 for peer in self.status.peers()]
+
+    def evidence(self, p):
+        return self.status.evidence()
 
     def consensus_status(self, p):
         status = dict(self.status.consensus_status())

@@ -121,7 +121,10 @@ class PbftEngine(ConsensusEngine):
         machine = self._current(now)
         if signed is not None:
             self._deliver(machine, signed, now)
+        round_ = machine.round
         self._run(machine, machine.tick(now), now)
+        if machine.round != round_:
+            self._summarize(machine, round_)
 
     def _current(self, now: float) -> HeightMachine:
         """The machine of the height after the head (a new one when the head moved)."""
@@ -188,6 +191,21 @@ class PbftEngine(ConsensusEngine):
         log.info("height %d: committed in round %d with %d commit seals", decided.height, decided.round,
                  len(decided.seals))
         self.producer.announce(sealed)
+
+    def _summarize(self, machine: HeightMachine, left: int) -> None:
+        """One line on a round that ended without a decision, so that a stalled network
+        explains itself: what this node saw of it, and where it went."""
+        state = machine.rounds.get(left)
+        quorum = self.committee.quorum
+        seen = "no proposal" if state is None or state.proposal is None else (
+            f"proposal 0x{state.digest.hex()[:12]}, {len(state.prepares_for_proposal())}/{quorum} prepares, "
+            f"{len(state.commits_for_proposal())}/{quorum} commits")
+        changes = len(machine.round_changes.get(machine.round, {}))
+        log.warning("height %d round %d (proposer 0x%s) ended: %s; now round %d (proposer 0x%s, %d/%d round "
+                    "changes, timer %.1f s)", machine.height, left,
+                    self.committee.proposer(machine.height, left).hex()[:12], seen, machine.round,
+                    self.committee.proposer(machine.height, machine.round).hex()[:12], changes, quorum,
+                    machine.deadline - self.clock())
 
     def _record(self, evidence: Evidence) -> None:
         first, second = evidence.first, evidence.second
