@@ -1,7 +1,9 @@
-"""`ewasm demo-chain`: the main job. A local consortium of PoA validators, each its own
-process; the example token deployed through JSON-RPC; signed transfers streamed through
-every node at once; then the blocks with their proposers, finality, throughput and a
-balance check on every node."""
+"""`ewasm demo-chain`: the main job. A local consortium of validators (PBFT by default,
+or PoA), each its own process; the example token deployed through JSON-RPC; signed
+transfers streamed through every node at once. With PBFT and four or more validators,
+one validator is SIGKILLed halfway: the rest of the transfers go through the others while
+blocks keep committing, and the killed one is restarted and catches up. Then the blocks
+with their proposers, finality, throughput and a balance check on every node."""
 
 from __future__ import annotations
 
@@ -24,13 +26,24 @@ AMOUNT = 7  # tokens per transfer
 def register(sub) -> None:
     p = sub.add_parser("demo-chain", help="a local consortium: validators as processes, the token, signed transfers "
                                           "through every node, finality and balances")
-    p.add_argument("--nodes", type=integer(1, 8), default=4, help="PoA validators, one process each (default 4)")
+    p.add_argument("--nodes", type=integer(1, 8), default=4, help="validators, one process each (default 4)")
+    p.add_argument("--engine", choices=["pbft", "poa"], default="pbft")
     p.add_argument("--transfers", type=integer(1, 1_000_000), default=2000,
                    help="how many token transfers to send (default 2000)")
     p.add_argument("--recipients", type=integer(1, 100_000), default=50)
-    p.add_argument("--step-duration", type=seconds(60), default=1.0, metavar="S", help="PoA step (default 1 s)")
+    p.add_argument("--step-duration", type=seconds(60), default=1.0, metavar="S",
+                   help="PoA's step, or PBFT's block period (default 1 s)")
+    p.add_argument("--no-crash", action="store_true", help="do not kill a validator halfway (PBFT)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_demo_chain)
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise CommandError(f"timed out after {timeout:.0f} s waiting for {what}", EXIT_REFUSED)
+        time.sleep(0.1)
 
 
 class Client:
@@ -68,17 +81,17 @@ def cmd_demo_chain(args) -> int:
     from ewasm_cli.network_commands import initialize_network
     console = Console(stderr=args.json)
     root = Path(tempfile.mkdtemp(prefix="ewasm-demo-"))
-    summary = initialize_network(SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine="poa",
-                                                 step_duration=args.step_duration,
+    summary = initialize_network(SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine=args.engine,
+                                                 step_duration=args.step_duration, block_period=args.step_duration,
                                                  base_port=free_port_block(2 * args.nodes),
                                                  chain_id=1337, dev_key=None, admin_key=None, json=False))
     network = LocalNetwork(root, args.nodes)
     try:
         urls = network.start()
-        console.print(f"a consortium of {args.nodes} PoA validators, one process each, in {root}")
+        console.print(f"a consortium of {args.nodes} {args.engine.upper()} validators, one process each, in {root}")
         for k, url in enumerate(urls):
             console.print(f"  node{k}  {summary['nodes'][k]['address']}  {url}")
-        result = Demo(args, console, summary, [Client(u) for u in urls], root).run()
+        result = Demo(args, console, summary, [Client(u) for u in urls], root, network).run()
     finally:
         network.stop()
     if args.json:
@@ -87,9 +100,9 @@ def cmd_demo_chain(args) -> int:
 
 
 class Demo:
-    def __init__(self, args, console, summary: dict, clients: list[Client], root: Path):
+    def __init__(self, args, console, summary: dict, clients: list[Client], root: Path, network: LocalNetwork):
         from chain.core.keys import PrivateKey
-        self.args, self.console, self.clients, self.root = args, console, clients, root
+        self.args, self.console, self.clients, self.root, self.network = args, console, clients, root, network
         self.dev = PrivateKey.from_hex(summary["dev_key"])
         self.senders = [PrivateKey.from_hex(json.loads((root / f"node{k}" / "node.json").read_text())["key"])
                         for k in range(len(clients))]  # each node's own key sends through its node
@@ -103,14 +116,50 @@ class Demo:
         self._deploy_and_fund()
         plans = self._sign_transfers()
         first_block = max(int(c.call("eth_blockNumber"), 16) for c in self.clients) + 1
+        crash = self.crashed = self.args.engine == "pbft" and len(self.clients) >= 4 and not self.args.no_crash
         start = time.perf_counter()
-        included_everywhere = self._stream(plans)
+        last_block = lambda: max(int(self.clients[0].receipt(plan[-1][1])["blockNumber"], 16)  # noqa: E731
+                                 for plan in plans if plan)
+        if crash:
+            included_everywhere, final_at = self._stream_through_a_crash(plans, last_block)
+        else:
+            included_everywhere = self._stream([(c, plans[k]) for k, c in enumerate(self.clients)], plans,
+                                               self.clients, "included on every node")
+            final_at = self._wait_final(last_block(), self.clients)
         seconds = included_everywhere - start
-        last_block = max(int(c.receipt(plans[k][-1][1])["blockNumber"], 16) for k, c in enumerate(self.clients)
-                         if plans[k])
-        finality = self._wait_final(last_block) - included_everywhere
+        finality = final_at - included_everywhere
+        last_block = last_block()
         self._show_blocks(first_block, last_block)
         return self._check_balances(plans, seconds, finality, first_block, last_block)
+
+    def _stream_through_a_crash(self, plans, last_block) -> tuple[float, float]:
+        """Half the transfers through every node; SIGKILL the last validator; the other
+        half through the rest while blocks keep committing; restart it and wait until it
+        has caught up. Returns when the live nodes had every transfer, and when its block
+        was final on all of them."""
+        victim = len(self.clients) - 1
+        halves = [len(plan) // 2 for plan in plans]
+        first = [plan[:h] for plan, h in zip(plans, halves)]
+        self._stream([(c, first[k]) for k, c in enumerate(self.clients)], first, self.clients,
+                     "first half, on every node")
+        self.network.kill(victim)
+        down_at = int(self.clients[0].call("eth_blockNumber"), 16)
+        self.console.print(f"[bold]node{victim} SIGKILLed[/] at block {down_at}; the rest of the transfers go through "
+                           f"the other {victim} nodes")
+        live = self.clients[:victim]
+        rest = [(self.clients[k % victim], plan[h:]) for k, (plan, h) in enumerate(zip(plans, halves))]
+        included = self._stream(rest, plans, live, f"second half, on the {victim} live nodes")
+        final_at = self._wait_final(last_block(), live)
+        wait_until(lambda: int(live[0].call("eth_blockNumber"), 16) >= down_at + 3, 60, "more blocks")
+        head = int(live[0].call("eth_blockNumber"), 16)
+        self.console.print(f"{head - down_at} blocks committed and final without node{victim}")
+        restarted = time.perf_counter()
+        self.clients[victim] = Client(self.network.restart(victim))
+        wait_until(lambda: int(self.clients[victim].call("eth_blockNumber"), 16) >= head, 120,
+                   f"node{victim} catching up")
+        self.console.print(f"node{victim} restarted and caught up to block {head} in "
+                           f"{time.perf_counter() - restarted:.2f} s")
+        return included, final_at
 
     def _deploy_and_fund(self) -> None:
         """Deploy the token (the dev key gets the supply), then give each sender its share."""
@@ -153,32 +202,33 @@ class Demo:
             plans[k].append(("0x" + raw.hex(), "0x" + keccak256(raw).hex()))
         return plans
 
-    def _stream(self, plans) -> float:
-        """Send every sender's transfers through its own node, all at once; the time when
-        every node has included every transfer."""
+    def _stream(self, routes, plans, watch: list[Client], label: str) -> float:
+        """Send each (client, transfers) route at once, all concurrently; returns when the
+        `watch` clients have included everything sent so far (counted by the senders'
+        nonces against `plans`... the transfers sent up to now)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        total = sum(len(p) for p in plans)
+        sent_so_far = getattr(self, "_sent", 0) + sum(len(transfers) for _, transfers in routes)
+        self._sent = sent_so_far
         errors: list[str] = []
 
-        def send(k: int) -> None:
-            client, plan = self.clients[k], plans[k]
-            for first in range(0, len(plan), 100):
+        def send(client: Client, transfers) -> None:
+            for first in range(0, len(transfers), 100):
                 batch = [{"jsonrpc": "2.0", "id": j, "method": "eth_sendRawTransaction", "params": [raw]}
-                         for j, (raw, _) in enumerate(plan[first:first + 100])]
+                         for j, (raw, _) in enumerate(transfers[first:first + 100])]
                 for answer in client.post(batch):
                     if "error" in answer:
                         errors.append(answer["error"]["message"])
 
-        threads = [threading.Thread(target=send, args=(k,)) for k in range(len(plans))]
+        threads = [threading.Thread(target=send, args=route) for route in routes]
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=self.console) as progress:
-            included = progress.add_task("included on every node", total=total)
+            included = progress.add_task(label, total=sent_so_far)
             for thread in threads:
                 thread.start()
             while True:
-                done = min(sum(c.nonce(s.address) for s in self.senders) for c in self.clients)
+                done = min(sum(c.nonce(s.address) for s in self.senders) for c in watch)
                 progress.update(included, completed=done)
-                if done >= total or errors:
+                if done >= sent_so_far or errors:
                     break
                 time.sleep(0.05)
             for thread in threads:
@@ -187,10 +237,10 @@ class Demo:
             raise CommandError(f"a transfer was refused: {errors[0]}", EXIT_REFUSED)
         return time.perf_counter()
 
-    def _wait_final(self, block: int, timeout: float = 60.0) -> float:
+    def _wait_final(self, block: int, clients: list[Client], timeout: float = 60.0) -> float:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(c.call("ewasm_consensusStatus")["finalized"] >= block for c in self.clients):
+            if all(c.call("ewasm_consensusStatus")["finalized"] >= block for c in clients):
                 return time.perf_counter()
             time.sleep(0.05)
         raise CommandError(f"block {block} was not final on every node after {timeout:.0f} s", EXIT_REFUSED)
@@ -225,13 +275,15 @@ class Demo:
         held = {s.address: self.share - AMOUNT * len(plans[k]) for k, s in enumerate(self.senders)}
         ok = all(balance_of(c, holder) == amount for c in self.clients
                  for holder, amount in (*expected.items(), *held.items()))
-        result = {"nodes": len(self.clients), "transfers": self.args.transfers, "blocks": last - first + 1,
+        result = {"engine": self.args.engine, "crash": self.crashed, "nodes": len(self.clients),
+                  "transfers": self.args.transfers, "blocks": last - first + 1,
                   "proposers": sorted(self.proposers), "seconds": round(seconds, 3),
                   "tx_per_s": round(self.args.transfers / seconds, 1), "finality_seconds": round(finality, 3),
                   "balances_ok": ok}
+        where = "every live node, a crash included" if self.crashed else "every node"
         self.console.print(f"{self.args.transfers} transfers through {len(self.clients)} nodes in {result['blocks']} "
-                           f"blocks by {len(self.proposers)} proposers, {seconds:.2f} s to be included on every node: "
-                           f"[bold]{result['tx_per_s']:.0f} tx/s[/]; final on every node {finality:.2f} s later")
+                           f"blocks by {len(self.proposers)} proposers, {seconds:.2f} s to be included on {where}: "
+                           f"[bold]{result['tx_per_s']:.0f} tx/s[/]; final {finality:.2f} s later")
         self.console.print(f"balance check on every node ({len(expected)} recipients, {len(held)} senders): "
                            + ("[green]OK[/]" if ok else "[red]MISMATCH[/]"))
         return result

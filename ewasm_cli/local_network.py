@@ -36,6 +36,21 @@ class LocalNetwork:
         self.urls = [self._wait_for_rpc(k, timeout) for k in range(self.count)]
         return self.urls
 
+    def kill(self, k: int) -> None:
+        """SIGKILL node k (a crash: no clean shutdown)."""
+        self.children[k].send_signal(signal.SIGKILL)
+        self.children[k].wait()
+
+    def restart(self, k: int, timeout: float = 60) -> str:
+        """Start node k again on its datadir; its RPC URL once it serves."""
+        self._log_starts[k] = self.log(k).stat().st_size
+        with open(self.log(k), "a") as log:
+            self.children[k] = subprocess.Popen(
+                [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.root / f"node{k}"),
+                 *self.extra_args], stdout=log, stderr=subprocess.STDOUT)
+        self.urls[k] = self._wait_for_rpc(k, timeout)
+        return self.urls[k]
+
     def check(self) -> None:
         """CommandError if a node has exited."""
         for k, child in enumerate(self.children):

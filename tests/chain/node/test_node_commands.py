@@ -84,11 +84,14 @@ def test_devnet_serves_json_rpc_with_the_dev_key_funded_and_stops_on_sigterm(tmp
 
 
 @pytest.mark.xdist_group("network")
-def test_demo_chain_runs_a_consortium_streams_transfers_through_every_node_and_checks_the_balances(capsys):
-    assert main(["demo-chain", "--nodes", "3", "--transfers", "150", "--recipients", "7", "--step-duration", "0.5",
-                 "--json"]) == 0
+@pytest.mark.parametrize("engine, nodes, crash", [("pbft", 4, True), ("poa", 3, False)])
+def test_demo_chain_runs_a_consortium_streams_transfers_through_every_node_and_checks_the_balances(
+        capsys, engine, nodes, crash):
+    assert main(["demo-chain", "--engine", engine, "--nodes", str(nodes), "--transfers", "200", "--recipients", "7",
+                 "--step-duration", "0.5", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["balances_ok"] and summary["nodes"] == 3 and summary["transfers"] == 150
+    assert summary["balances_ok"] and summary["nodes"] == nodes and summary["transfers"] == 200
+    assert summary["crash"] is crash  # PBFT: a validator killed halfway, restarted, caught up
     assert summary["tx_per_s"] > 0 and summary["finality_seconds"] >= 0
 
 
