@@ -96,6 +96,10 @@ class NodeProcess:
         match = re.search(r"JSON-RPC on http://127\.0\.0\.1:(\d+)/", self.log.read_bytes()[self._log_start:].decode())
         return match.group(1) if match else None
 
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}/"
+
     def rpc(self, method: str, *params):
         return rpc(self.rpc_port, method, *params)
 
