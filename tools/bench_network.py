@@ -67,6 +67,11 @@ def call(url: str, method: str, *params):
     return answer["result"]
 
 
+def consensus_messages(urls: list[str]) -> int:
+    """Consensus messages the nodes have sent, one per peer that got it (PBFT; 0 for PoA)."""
+    return sum(call(u, "ewasm_consensusStatus").get("messagesSent", 0) for u in urls)
+
+
 def wait_for_blocks(urls: list[str], count: int, timeout: float) -> None:
     """Until every node has `count` blocks (the network is up and making them)."""
     deadline = time.monotonic() + timeout
@@ -174,6 +179,7 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
 
     head_before = max(int(call(u, "eth_blockNumber"), 16) for u in urls)
     cpu_before = [cpu_seconds(pid) for pid in pids]
+    messages_before = consensus_messages(urls)
     watcher = threading.Thread(target=watch_finality, daemon=True)
     watcher.start()
     prepared = [bodies(k) for k in range(len(urls))]
@@ -197,6 +203,7 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
         time.sleep(0.2)  # the polling is load on the nodes too: keep it light
     everywhere = time.perf_counter()
     cpu_after = [cpu_seconds(pid) for pid in pids]
+    messages = consensus_messages(urls) - messages_before
     head = min(int(call(u, "eth_blockNumber"), 16) for u in urls)
     while max(final_at, default=0) < head and time.perf_counter() - everywhere < 60:
         time.sleep(0.05)
@@ -217,6 +224,7 @@ def load(args, urls: list[str], plans: list[list[bytes]], pids: list[int]) -> di
                                "p99": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 3),
                                "samples": len(latencies)},
         "blocks": head - head_before,
+        "consensus_messages_per_block": round(messages / max(1, head - head_before), 1),
         "cpu_share_per_node": [round((b - a) / wall, 2) for a, b in zip(cpu_before, cpu_after)],
     }
 
@@ -234,6 +242,8 @@ def report(figures: dict) -> None:
     lat = figures["finality_latency_s"]
     table.add_row("send to final, p50 / p99", f"{lat['p50']:.2f} / {lat['p99']:.2f} s")
     table.add_row("blocks", str(figures["blocks"]))
+    if figures["engine"] == "pbft":
+        table.add_row("consensus messages per block", f"{figures['consensus_messages_per_block']:.0f}")
     table.add_row("CPU per node (cores)", " ".join(f"{c:.2f}" for c in figures["cpu_share_per_node"]))
     table.add_row("single-node pipeline", f"{figures['single_node_tx_per_s']:.0f} tx/s")
     table.add_row("network / single node", f"{figures['fraction_of_single_node']:.2f}")

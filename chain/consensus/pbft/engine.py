@@ -84,6 +84,7 @@ class PbftEngine(ConsensusEngine):
         self._next: OrderedDict[bytes, list[Signed]] = OrderedDict()  # sender -> next-height messages
         self._digests: OrderedDict[bytes, bytes] = OrderedDict()  # block bytes -> digest (a small cache)
         self._mine: list[bytes] = []  # this node's messages at the current height, for peers that connect
+        self.messages_sent = 0  # consensus messages broadcast (each to every peer), since start
 
     def validators(self) -> list[bytes]:
         return list(self.committee.validators)
@@ -169,7 +170,7 @@ class PbftEngine(ConsensusEngine):
             elif isinstance(action, Broadcast):
                 payload = action.signed.encode()
                 self._mine = [*self._mine, payload][-MAX_KEPT_OWN:]
-                self.producer.broadcast_consensus(payload)
+                self.messages_sent += self.producer.broadcast_consensus(payload)
             elif isinstance(action, BuildBlock):
                 block = self.producer.build_proposal(self, max(int(now), self.producer.head().timestamp))
                 self._run(machine, machine.propose(block.encode(), now), now)
@@ -251,8 +252,9 @@ class PbftEngine(ConsensusEngine):
     def status(self) -> dict:
         machine = self._machine
         if machine is None:
-            return {"height": self.producer.head().number + 1, "round": 0, "evidence": list(self.evidence)}
+            return {"height": self.producer.head().number + 1, "round": 0, "messagesSent": self.messages_sent,
+                    "evidence": list(self.evidence)}
         return {"height": machine.height, "round": machine.round,
                 "proposer": "0x" + self.committee.proposer(machine.height, machine.round).hex(),
                 "roundTimer": round(max(0.0, machine.deadline - self.clock()), 3), "started": machine.started,
-                "evidence": list(self.evidence)}
+                "messagesSent": self.messages_sent, "evidence": list(self.evidence)}
