@@ -34,6 +34,7 @@ def register(sub) -> None:
     p.add_argument("--datadir", required=True, metavar="DIR")
     _run_args(p, defaults=False)
     _p2p_args(p.add_argument_group("network (a node joins one when --p2p-port is given)"))
+    p.add_argument("--test-fault", choices=["equivocate"], action="append", default=[], help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_node_run)
     node.set_defaults(handler=lambda args: (node.print_help(), EXIT_USAGE)[1])
 
@@ -253,7 +254,8 @@ def cmd_node_run(args) -> int:
     config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host or rpc_host,
                         rpc_port=args.rpc_port if args.rpc_port is not None else rpc_port,
                         key=_key(args.key or saved.get("key")), network=_network(args, saved), workers=args.workers,
-                        worker_mode=args.worker_mode, pool=_pool_overrides(args), rpc=_rpc_limits(args))
+                        worker_mode=args.worker_mode, pool=_pool_overrides(args), rpc=_rpc_limits(args),
+                        faults=tuple(args.test_fault))
     return _serve(config, args.quiet)
 
 

@@ -29,3 +29,4 @@ class NodeConfig:
     max_block_transactions: int = 5000
     pool: dict = field(default_factory=dict)  # PoolLimits fields that override the chain spec's
     rpc: RpcLimits = field(default_factory=RpcLimits)
+    faults: tuple[str, ...] = ()  # test-only misbehaviour ("equivocate"), for fault tests; never on a real network

@@ -76,7 +76,8 @@ class Node:
             if not votes and config.network is None:
                 raise ConsensusError("a single PBFT node must be a validator: give it a validator's key (--key)")
             self.engine = PbftEngine(self, spec.engine.validators, config.key if votes else None,
-                                     Timeouts(spec.engine.block_period, spec.engine.request_timeout))
+                                     Timeouts(spec.engine.block_period, spec.engine.request_timeout),
+                                     equivocate="equivocate" in config.faults)
             self.proposer = config.key.address if votes else bytes(20)
         else:
             self.engine = InstantEngine(self)

@@ -19,16 +19,18 @@ import logging
 import queue
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Callable, Protocol
 
 from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError
 from chain.consensus.pbft.committee import Committee
 from chain.consensus.pbft.machine import Broadcast, BuildBlock, Decided, Evidence, HeightMachine, Persist, Timeouts
-from chain.consensus.pbft.messages import MessageError, Signed
+from chain.consensus.pbft.messages import Kind, MessageError, Signed, commit_digest, sign
 from chain.consensus.pbft.rules import PbftRules, ProposalRules
 from chain.consensus.pbft.seal import encode_seal
 from chain.consensus.pbft.wal import WAL_KEY, VoteLog
 from chain.core.blocks import Block, Header, InvalidBlock
+from chain.core.hashing import keccak256
 from chain.core.keys import PrivateKey
 
 log = logging.getLogger("ewasm.consensus")
@@ -70,12 +72,15 @@ class PbftEngine(ConsensusEngine):
     name = "pbft"
 
     def __init__(self, producer: PbftProducer, validators: tuple[bytes, ...], key: PrivateKey | None,
-                 timeouts: Timeouts, *, clock: Callable[[], float] = time.time):
+                 timeouts: Timeouts, *, clock: Callable[[], float] = time.time, equivocate: bool = False):
         super().__init__(producer)
         self.producer: PbftProducer = producer
         self.committee = Committee(tuple(validators))
         self.key = key if key is not None and key.address in self.committee else None
         self.timeouts, self.clock = timeouts, clock
+        self.equivocate = equivocate  # test-only: send a conflicting twin of each proposal and commit
+        if equivocate:
+            log.warning("TEST MODE: this validator equivocates (a conflicting twin of each proposal and commit)")
         self.rules = PbftRules(self.committee)
         self.proposal_rules = ProposalRules(self.committee)
         self.evidence: list[dict] = []
@@ -171,6 +176,8 @@ class PbftEngine(ConsensusEngine):
                 payload = action.signed.encode()
                 self._mine = [*self._mine, payload][-MAX_KEPT_OWN:]
                 self.messages_sent += self.producer.broadcast_consensus(payload)
+                if self.equivocate:
+                    self._send_twin(action.signed)
             elif isinstance(action, BuildBlock):
                 block = self.producer.build_proposal(self, max(int(now), self.producer.head().timestamp))
                 self._run(machine, machine.propose(block.encode(), now), now)
@@ -178,6 +185,21 @@ class PbftEngine(ConsensusEngine):
                 self._commit(action)
             elif isinstance(action, Evidence):
                 self._record(action)
+
+    def _send_twin(self, signed: Signed) -> None:
+        """Test mode: after a PROPOSAL or COMMIT, a second one for another block, signed
+        the same, as a Byzantine validator would (the others must not fork, and record it)."""
+        m = signed.message
+        if m.kind == Kind.PROPOSAL:
+            block = Block.decode(m.block)
+            other = Block(replace(block.header, timestamp=block.header.timestamp + 1), block.transactions).encode()
+            twin = replace(m, digest=Block.decode(other).hash, block=other)
+        elif m.kind == Kind.COMMIT:
+            digest = keccak256(m.digest)
+            twin = replace(m, digest=digest, seal=sign(self.key, commit_digest(digest, m.round)))
+        else:
+            return
+        self.messages_sent += self.producer.broadcast_consensus(Signed.make(self.key, twin).encode())
 
     def _commit(self, decided: Decided) -> None:
         block = Block.decode(decided.block)

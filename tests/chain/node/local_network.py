@@ -76,6 +76,7 @@ class NodeProcess:
     rpc_port: int = 0
 
     from_config: bool = False  # run from the datadir's node.json (network init) instead of flags
+    extra: tuple[str, ...] = ()  # more flags for `node run`
 
     def start(self) -> "NodeProcess":
         args = [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.datadir)]
@@ -83,6 +84,7 @@ class NodeProcess:
             args += ["--key", self.key.secret.hex(), "--rpc-port", "0", "--p2p-port", str(self.p2p_port)]
             for port in self.peers:
                 args += ["--peer", f"127.0.0.1:{port}"]
+        args += list(self.extra)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_start = self.log.stat().st_size if self.log.exists() else 0  # a restart appends
         with open(self.log, "a") as out:
