@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--datadir", required=True, metavar="DIR")
     _run_args(p, defaults=False)
     _p2p_args(p.add_argument_group("network (a node joins one when --p2p-port is given)"))
-    p.add_argument("--test-fault", choices=["equivocate"], action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--test-fault", type=_test_fault, action="append", default=[], help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_node_run)
     node.set_defaults(handler=lambda args: (node.print_help(), EXIT_USAGE)[1])
 
@@ -244,6 +244,13 @@ def _execution(config) -> str:
         return ""
     kind = "helper processes" if config.worker_mode == "process" else "helper threads"
     return f", parallel execution on {config.workers} workers: this process and {config.workers - 1} {kind}"
+
+
+def _test_fault(text: str) -> str:
+    """A test-only fault: "equivocate", or "lossy:SEED" (consensus messages lost and delayed)."""
+    if text == "equivocate" or (text.startswith("lossy:") and text[6:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError("expected equivocate or lossy:SEED")
 
 
 def cmd_node_run(args) -> int:

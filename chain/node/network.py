@@ -37,6 +37,7 @@ from chain.core.blocks import Block, InvalidBlock
 from chain.core.hashing import EMPTY_CODE_HASH, keccak256
 from chain.core.system import IS_ALLOWED, PERMISSIONS, YES, permission_call
 from chain.net import wire
+from chain.net.faults import DelayLine, LossyLinks
 from chain.net.gossip import SeenHashes, transaction_messages
 from chain.net.peers import PeerInfo
 from chain.net.sync import BlockSync
@@ -69,7 +70,7 @@ GOSSIP_INTERVAL = 0.02  # seconds new transactions are batched for before they g
 
 
 class NetworkService:
-    def __init__(self, node: "Node", config: NetworkConfig):
+    def __init__(self, node: "Node", config: NetworkConfig, lossy: LossyLinks | None = None):
         chain = node.chain
         self.node = node
         self.spec_nodes = frozenset(chain.spec.network.nodes)
@@ -79,6 +80,7 @@ class NetworkService:
                                                    config.host, config.port, config.peers),
                                    self.is_allowed, self)
         self.sync = BlockSync()
+        self.lossy = None if lossy is None else DelayLine(lossy, self.transport.send)
         self.side = SideBlocks()
         self._fork_requests: dict[bytes, float] = {}  # peer -> when it was asked for a fork's blocks
         self.seen = SeenHashes()
@@ -236,6 +238,8 @@ class NetworkService:
     def broadcast_consensus(self, payload: bytes) -> int:
         """Send an engine's message to every peer; returns how many."""
         peers = self.transport.peers()
+        if self.lossy is not None:  # test-only faults (chain/net/faults.py)
+            return sum(self.lossy.offer(peer.node_id, wire.Consensus(payload)) for peer in peers)
         self.transport.broadcast(wire.Consensus(payload))
         return len(peers)
 

@@ -19,6 +19,7 @@ from chain.core.system import PERMISSIONS
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockExecution
 from chain.ledger.blockchain import Blockchain
+from chain.net.faults import LossyLinks
 from chain.net.peers import PeerInfo
 from chain.node.admission import AdmissionGate
 from chain.node.block_budget import BlockBudget
@@ -83,7 +84,9 @@ class Node:
             self.engine = InstantEngine(self)
             self.proposer = config.key.address if config.key else bytes(20)
         self.budget = BlockBudget(self.engine.block_budget())
-        self.network = NetworkService(self, config.network) if config.network is not None else None
+        lossy = next((LossyLinks(seed=int(f.split(":", 1)[1] or 0)) for f in config.faults if f.startswith("lossy")),
+                     None)
+        self.network = NetworkService(self, config.network, lossy) if config.network is not None else None
         self.rpc = RpcServer(RpcMethods(self.chain, self, self), config.rpc_host, config.rpc_port,
                              _fit_rpc_limits(config))
 
