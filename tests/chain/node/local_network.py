@@ -42,9 +42,9 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def rpc(port: int, method: str, *params, timeout: float = 30):
+def rpc(port: int, method: str, *params, timeout: float = 30, host: str = "127.0.0.1"):
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body,
+    request = urllib.request.Request(f"http://{host}:{port}/", data=body,
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         answer = json.loads(response.read())
@@ -77,13 +77,17 @@ class NodeProcess:
 
     from_config: bool = False  # run from the datadir's node.json (network init) instead of flags
     extra: tuple[str, ...] = ()  # more flags for `node run`
+    host: str = "127.0.0.1"  # where it serves RPC and p2p, and where its peers are (`peers` ports there)
+    peer_addresses: tuple[str, ...] = ()  # HOST:PORT peers, instead of `peers` on 127.0.0.1
+    prefix: tuple[str, ...] = ()  # a command to run it under (`ip netns exec NS`)
 
     def start(self) -> "NodeProcess":
-        args = [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.datadir)]
+        args = [*self.prefix, sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.datadir)]
         if not self.from_config:
-            args += ["--key", self.key.secret.hex(), "--rpc-port", "0", "--p2p-port", str(self.p2p_port)]
-            for port in self.peers:
-                args += ["--peer", f"127.0.0.1:{port}"]
+            args += ["--key", self.key.secret.hex(), "--rpc-port", "0", "--p2p-port", str(self.p2p_port),
+                     "--rpc-host", self.host, "--p2p-host", self.host]
+            for address in self.peer_addresses or [f"127.0.0.1:{port}" for port in self.peers]:
+                args += ["--peer", address]
         args += list(self.extra)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_start = self.log.stat().st_size if self.log.exists() else 0  # a restart appends
@@ -95,15 +99,16 @@ class NodeProcess:
     def _rpc_port_from_log(self):
         if self.process.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log.read_text()}")
-        match = re.search(r"JSON-RPC on http://127\.0\.0\.1:(\d+)/", self.log.read_bytes()[self._log_start:].decode())
+        match = re.search(rf"JSON-RPC on http://{re.escape(self.host)}:(\d+)/",
+                          self.log.read_bytes()[self._log_start:].decode())
         return match.group(1) if match else None
 
     @property
     def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.rpc_port}/"
+        return f"http://{self.host}:{self.rpc_port}/"
 
     def rpc(self, method: str, *params):
-        return rpc(self.rpc_port, method, *params)
+        return rpc(self.rpc_port, method, *params, host=self.host)
 
     def head(self) -> int:
         return int(self.rpc("eth_blockNumber"), 16)
