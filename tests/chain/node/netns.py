@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import sys
 
 
 class NetnsUnavailable(RuntimeError):
@@ -71,6 +72,9 @@ class Lab:
                 _ip("link", "set", outside, "up")
                 _ip("-n", ns, "addr", "add", f"{host}/24", "dev", inside)
                 _ip("-n", ns, "link", "set", inside, "up")
+        probe = subprocess.run([*self.prefix(0), sys.executable, "-c", "pass"], capture_output=True, text=True)
+        if probe.returncode != 0:  # a namespace that nothing can run in
+            raise NetnsUnavailable(f"cannot run in a namespace: {probe.stderr.strip()[:200]}")
 
     def partition(self, group: list[int]) -> None:
         """Cut the nodes in `group` off from the others (they still reach each other)."""
