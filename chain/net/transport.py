@@ -34,6 +34,7 @@ from chain.net.peers import Bans, Peer, PeerInfo
 log = logging.getLogger("ewasm.net")
 
 CONFIRM = b"ewasm-p2p-confirm"
+ACCEPTED = b"ewasm-p2p-accepted"  # each side's word that it takes the other as a peer
 
 
 class MessageHandler(Protocol):
@@ -192,6 +193,11 @@ class Transport:
             log.log(level, "refused 0x%s (%s %s:%d): %s", node_id.hex(), direction, host, port, refusal)
             await _say_goodbye(channel, refusal)
             return False
+        refused_by = await self._accept(channel)
+        if refused_by is not None:
+            log.info("refused by 0x%s (%s %s:%d): %s", node_id.hex(), direction, host, port, refused_by)
+            channel.close()
+            return False
         peer = Peer(PeerInfo(node_id, host, port, direction), channel, asyncio.Queue(self.config.outbox),
                     dialer=self.node_id if direction == "out" else node_id)
         self._replace_duplicate(peer)
@@ -201,6 +207,23 @@ class Transport:
         peer.tasks = [self._spawn(self._read(peer)), self._spawn(self._write(peer))]
         await asyncio.wait(peer.tasks[:1])  # until the connection ends (the reader's task)
         return True
+
+    async def _accept(self, channel: SecureChannel) -> str | None:
+        """Say that this side takes the peer, and wait for the peer to say the same, so that
+        neither counts a connection that the other refuses; None when both accept, else
+        the peer's reason."""
+        try:
+            await channel.send(ACCEPTED)
+            answer = await asyncio.wait_for(channel.receive(), self.config.handshake_timeout)
+        except (ChannelError, asyncio.TimeoutError, OSError) as err:
+            return f"no acceptance ({err or 'timed out'})"
+        if answer == ACCEPTED:
+            return None
+        try:
+            message = wire.decode(answer)
+        except wire.WireError:
+            return "no acceptance"
+        return message.reason if isinstance(message, wire.Disconnect) else "no acceptance"
 
     async def _handshake(self, link: FrameLink, initiator: bool) -> tuple[bytes, SecureChannel]:
         """Hellos both ways, session keys, then a sealed confirmation both ways."""

@@ -17,7 +17,7 @@ from chain.core.keys import PrivateKey
 from chain.net import wire
 from chain.net.channel import ChannelError, SecureChannel, StreamLink
 from chain.net.handshake import Handshake, Hello
-from chain.net.transport import CONFIRM, Transport, TransportConfig
+from chain.net.transport import ACCEPTED, CONFIRM, Transport, TransportConfig
 
 CHAIN_ID, GENESIS = 7, b"\x01" * 32
 
@@ -176,6 +176,8 @@ async def open_session(port: int, key: PrivateKey):
     channel = SecureChannel(link, *handshake.session_keys(peer, initiator=True))
     await channel.send(CONFIRM)
     assert await channel.receive() == CONFIRM
+    await channel.send(ACCEPTED)
+    assert await channel.receive() == ACCEPTED
     return reader, writer, channel
 
 
@@ -288,7 +290,7 @@ def test_the_framing_can_be_cut_by_a_test_and_the_peers_reconnect_after_it(net):
     key = PrivateKey.generate()
     net.allowed.add(key.address)
     recorder = Recorder()
-    CuttingLink.budget = 4  # the hello, the confirmation, then two messages
+    CuttingLink.budget = 5  # the hello, the confirmation, the acceptance, then two messages
     b = Transport(TransportConfig(key, CHAIN_ID, GENESIS, peers=(address(a),), redial_seconds=0.1),
                   lambda node_id: node_id in net.allowed, recorder, link=CuttingLink)
     b.start()

@@ -24,7 +24,7 @@ from chain.core.merkle import EMPTY, list_root
 from chain.net import wire
 from chain.net.channel import SecureChannel, StreamLink
 from chain.net.handshake import Handshake, Hello
-from chain.net.transport import CONFIRM
+from chain.net.transport import ACCEPTED, CONFIRM
 from ewasm_cli.local_network import free_port_block  # noqa: F401  (the tests take it from here)
 
 from chain_fixtures import REPO
@@ -163,6 +163,8 @@ async def _announce(key: PrivateKey, chain_id: int, port: int, genesis_hash: byt
     channel = SecureChannel(link, *handshake.session_keys(Hello.decode(await link.receive()), initiator=True))
     await channel.send(CONFIRM)
     assert await channel.receive() == CONFIRM
+    await channel.send(ACCEPTED)
+    assert await channel.receive() == ACCEPTED
     await channel.send(wire.encode(wire.NewBlock(block)))
     try:
         while True:
