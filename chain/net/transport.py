@@ -35,6 +35,7 @@ log = logging.getLogger("ewasm.net")
 
 CONFIRM = b"ewasm-p2p-confirm"
 ACCEPTED = b"ewasm-p2p-accepted"  # each side's word that it takes the other as a peer
+SHUTDOWN_WAIT = 3.0  # seconds stop() waits for the connections' tasks to end
 
 
 class MessageHandler(Protocol):
@@ -74,6 +75,7 @@ class Transport:
         self._started = threading.Event()
         self._startup_error: BaseException | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._closing = False  # set by stop(): dialing loops end
 
     # -- from any thread ------------------------------------------------------------
     def peers(self) -> list[PeerInfo]:
@@ -138,12 +140,16 @@ class Transport:
 
     async def _shutdown(self) -> None:
         """Say goodbye to every peer, stop every task, and let the sockets close."""
+        self._closing = True
         self._server.close()
         goodbyes = [self._drop(node_id, "shutting down") for node_id in list(self._peers)]
         await asyncio.gather(*[g for g in goodbyes if g is not None], return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Bounded: asyncio.wait_for can swallow a cancellation that races its result
+        # (Python 3.11), and a loop that missed it must not hold the node's exit up.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_WAIT)
         await asyncio.sleep(0)  # the closed sockets' callbacks run before the loop stops
 
     def _spawn(self, coroutine) -> asyncio.Task:
@@ -160,7 +166,7 @@ class Transport:
     async def _keep_dialing(self, address: tuple[str, int]) -> None:
         """Dial `address` whenever no connection to the node there is up, backing off."""
         wait = self.config.redial_seconds
-        while True:
+        while not self._closing:
             known = self._dialed.get(address)
             if known is None or known not in self._peers:
                 try:
