@@ -82,6 +82,23 @@ def recover_address(message_hash: bytes, y_parity: int, r: int, s: int) -> bytes
     return address_of_public_key(public_key)
 
 
+SIGNATURE_LENGTH = 65  # r || s || y parity: seals and consensus messages
+
+
+def sign_bytes(key: PrivateKey, message_hash: bytes) -> bytes:
+    """`key`'s signature of a 32-byte hash as 65 bytes, r || s || y parity."""
+    y, r, s = key.sign_hash(message_hash)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y,))
+
+
+def signer_of(message_hash: bytes, signature: bytes) -> bytes:
+    """The address whose 65-byte signature (r || s || y) `signature` is; InvalidSignatureError if none."""
+    if len(signature) != SIGNATURE_LENGTH:
+        raise InvalidSignatureError(f"a signature is {SIGNATURE_LENGTH} bytes, this one is {len(signature)}")
+    return recover_address(message_hash, signature[64], int.from_bytes(signature[:32], "big"),
+                           int.from_bytes(signature[32:64], "big"))
+
+
 def to_checksum_address(address: bytes) -> str:
     """EIP-55 mixed-case hex of a 20-byte address."""
     hex_address = address.hex()

@@ -28,7 +28,7 @@ from functools import cached_property
 import rlp
 
 from chain.core.hashing import keccak256
-from chain.core.keys import InvalidSignatureError, PrivateKey, recover_address
+from chain.core.keys import InvalidSignatureError, PrivateKey, sign_bytes, signer_of
 
 MAX_MESSAGE_BYTES = 1 << 20  # the wire's cap for a consensus message
 MAX_ROUND = 64  # no round above it is ever entered or kept
@@ -50,19 +50,13 @@ def commit_digest(digest: bytes, round_: int) -> bytes:
     return keccak256(digest + round_.to_bytes(4, "big"))
 
 
-def sign(key: PrivateKey, message_hash: bytes) -> bytes:
-    """A 65-byte recoverable signature, r || s || y."""
-    y, r, s = key.sign_hash(message_hash)
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y,))
+sign = sign_bytes  # a 65-byte recoverable signature, r || s || y (chain/core/keys.py)
 
 
 def signer(message_hash: bytes, signature: bytes) -> bytes:
     """The address that made `signature` over `message_hash` (MessageError if none)."""
-    if len(signature) != 65:
-        raise MessageError(f"a signature is 65 bytes, this one is {len(signature)}")
     try:
-        return recover_address(message_hash, signature[64], int.from_bytes(signature[:32], "big"),
-                               int.from_bytes(signature[32:64], "big"))
+        return signer_of(message_hash, signature)
     except (InvalidSignatureError, ValueError) as err:
         raise MessageError(f"invalid signature: {err}") from None
 

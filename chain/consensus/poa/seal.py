@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from chain.core.blocks import Header, InvalidBlock
-from chain.core.keys import InvalidSignatureError, PrivateKey, recover_address
+from chain.core.keys import SIGNATURE_LENGTH, InvalidSignatureError, PrivateKey, sign_bytes, signer_of
 
-SEAL_LENGTH = 65
+SEAL_LENGTH = SIGNATURE_LENGTH
 
 
 def sign_header(key: PrivateKey, header: Header) -> bytes:
     """The seal of `header` by `key`."""
-    y, r, s = key.sign_hash(header.hash)
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y,))
+    return sign_bytes(key, header.hash)
 
 
 def seal_signer(header: Header) -> bytes:
@@ -20,7 +19,6 @@ def seal_signer(header: Header) -> bytes:
     if len(seal) != SEAL_LENGTH:
         raise InvalidBlock(f"block {header.number}: a PoA seal is {SEAL_LENGTH} bytes, this one is {len(seal)}")
     try:
-        return recover_address(header.hash, seal[64], int.from_bytes(seal[:32], "big"),
-                               int.from_bytes(seal[32:64], "big"))
+        return signer_of(header.hash, seal)
     except (InvalidSignatureError, ValueError) as err:
         raise InvalidBlock(f"block {header.number}: the seal is not a valid signature ({err})") from None

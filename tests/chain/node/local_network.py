@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +133,25 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextmanager
+def full_mesh(root: Path, spec: dict, names: list[str], keys: list[PrivateKey]) -> Iterator[dict[str, NodeProcess]]:
+    """A node per name, each dialing the ones before it, all connected to all; stopped
+    on the way out."""
+    ports = dict(zip(names, free_ports(len(names))))
+    made: dict[str, NodeProcess] = {}
+    try:
+        for i, (name, key) in enumerate(zip(names, keys)):
+            init_datadir(spec, root / name)
+            made[name] = NodeProcess(name, key, root / name, ports[name], [ports[n] for n in names[:i]],
+                                     root / f"{name}.log").start()
+        for name in names:
+            wait_for(lambda: len(made[name].peer_ids()) == len(names) - 1, 30, f"{name} connected to the others")
+        yield made
+    finally:
+        for node in made.values():
+            node.stop()
 
 
 def init_datadir(spec: dict, directory: Path) -> None:

@@ -14,7 +14,7 @@ from chain.consensus.poa.steps import step_at
 from chain.core.keys import PrivateKey, to_checksum_address
 
 from chain_fixtures import CHAIN_ID
-from local_network import NodeProcess, forged_block, free_ports, hostile_announcement, init_datadir, wait_for
+from local_network import NodeProcess, forged_block, full_mesh, hostile_announcement, wait_for
 
 pytestmark = pytest.mark.xdist_group("network")
 
@@ -36,20 +36,8 @@ def spec() -> dict:
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aura")
-    ports = dict(zip(NAMES, free_ports(len(NAMES))))
-    made: dict[str, NodeProcess] = {}
-    try:
-        for i, (name, key) in enumerate(zip(NAMES, [*VALIDATORS, REGULAR])):
-            init_datadir(spec(), root / name)
-            made[name] = NodeProcess(name, key, root / name, ports[name], [ports[n] for n in NAMES[:i]],
-                                     root / f"{name}.log").start()
-        for name in NAMES:
-            wait_for(lambda: len(made[name].peer_ids()) == 4, 30, f"{name} connected to the other four")
+    with full_mesh(tmp_path_factory.mktemp("aura"), spec(), NAMES, [*VALIDATORS, REGULAR]) as made:
         yield made
-    finally:
-        for node in made.values():
-            node.stop()
 
 
 def transfer(sender, nonce: int) -> str:
