@@ -177,23 +177,30 @@ def forged_block(node: "NodeProcess", sealer: PrivateKey, step: int, step_durati
 
 async def _announce(key: PrivateKey, chain_id: int, port: int, genesis_hash: bytes, block: bytes,
                     wait: float) -> str | None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    link = StreamLink(reader, writer)
-    handshake = Handshake(key, chain_id, genesis_hash)
-    await link.send(handshake.hello.encode())
-    channel = SecureChannel(link, *handshake.session_keys(Hello.decode(await link.receive()), initiator=True))
-    await channel.send(CONFIRM)
-    assert await channel.receive() == CONFIRM
-    await channel.send(ACCEPTED)
-    assert await channel.receive() == ACCEPTED
-    await channel.send(wire.encode(wire.NewBlock(block)))
     try:
+        async with asyncio.timeout(wait):  # one deadline for the whole exchange: the node may gossip forever
+            return await _announce_until_hung_up(key, chain_id, port, genesis_hash, block)
+    except TimeoutError:
+        return None
+
+
+async def _announce_until_hung_up(key: PrivateKey, chain_id: int, port: int, genesis_hash: bytes,
+                                  block: bytes) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        link = StreamLink(reader, writer)
+        handshake = Handshake(key, chain_id, genesis_hash)
+        await link.send(handshake.hello.encode())
+        channel = SecureChannel(link, *handshake.session_keys(Hello.decode(await link.receive()), initiator=True))
+        await channel.send(CONFIRM)
+        assert await channel.receive() == CONFIRM
+        await channel.send(ACCEPTED)
+        assert await channel.receive() == ACCEPTED
+        await channel.send(wire.encode(wire.NewBlock(block)))
         while True:
-            message = wire.decode(await asyncio.wait_for(channel.receive(), wait))
+            message = wire.decode(await channel.receive())
             if isinstance(message, wire.Disconnect):
                 return message.reason
-    except asyncio.TimeoutError:
-        return None
     finally:
         writer.close()
 
