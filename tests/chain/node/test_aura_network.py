@@ -80,7 +80,9 @@ def test_validators_take_turns_every_node_agrees_and_blocks_become_final(nodes):
 
 def test_a_validators_block_in_another_validators_step_is_refused_and_its_sender_banned(nodes):
     regular = nodes["r"]
-    for _ in range(3):  # a real block may take the head first: then the forgery is only a fork, so again
+    for _ in range(10):  # a real block may take the head first: then the forgery is only a fork, so again
+        seen = regular.head()  # forge just after a block lands, so that the next real one is a step away
+        wait_for(lambda: regular.head() > seen, 30, "a new block")
         step = step_at(time.time(), STEP) + 1
         intruder = VALIDATORS[(step + 1) % len(VALIDATORS)]  # properly signed, but not this step's validator
         answer = hostile_announcement(HOSTILE, CHAIN_ID, regular, forged_block(regular, intruder, step, STEP), wait=5)
