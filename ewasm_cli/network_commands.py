@@ -3,9 +3,10 @@
 It writes DIR/spec.json and one initialised datadir per node, DIR/node0 … (validators
 first), each with `node.json`: the node's key, its RPC and p2p addresses and its peers,
 which `ewasm node run --datadir DIR/nodeK` reads (flags override). Genesis funds the dev
-key, the admin key and every node key with 10^24 wei, and places the permission contract
-(0x…ff01) listing every node, with the admin key as its admin. Node k gets RPC port
-P+2k and p2p port P+2k+1.
+key, the admin key and every node key with 10^24 wei (so that a node can pay for its
+validator votes), and places the permission contract (0x…ff01) listing every node, with
+the admin key as its admin, and the validator-set contract (0x…ff02) listing the
+validators. Node k gets RPC port P+2k and p2p port P+2k+1.
 """
 
 from __future__ import annotations
@@ -73,20 +74,25 @@ def engine_spec(args, validators) -> dict:
         return {"pbft": {"validators": hexes, "blockPeriod": getattr(args, "block_period", 1.0),
                          "requestTimeout": getattr(args, "request_timeout", 2.0),
                          "epochLength": getattr(args, "epoch_length", 30_000)}}
-    return {"poa": {"validators": hexes, "stepDuration": args.step_duration}}
+    return {"poa": {"validators": hexes, "stepDuration": args.step_duration,
+                    "epochLength": getattr(args, "epoch_length", 30_000)}}
 
 
 def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int) -> dict:
-    """The consortium's chain spec: `engine` among its validators, `nodes` on the
-    permission list (contract and spec), `funded` accounts holding FUNDS each."""
-    from chain.core.system import PERMISSIONS, permissions_storage
+    """The consortium's chain spec: `engine` among its validators (in the spec and the
+    validator-set contract), `nodes` on the permission list (contract and spec), `funded`
+    accounts holding FUNDS each."""
+    from chain.core.system import PERMISSIONS, VALIDATORS, permissions_storage, validators_storage
     from contracts import load_system
 
     hexes = lambda keys: ["0x" + k.hex() for k in keys]  # noqa: E731
+    validators = [bytes.fromhex(v[2:]) for v in next(iter(engine.values()))["validators"]]
     accounts = {"0x" + a.hex(): {"balance": str(FUNDS)} for a in funded}
-    accounts["0x" + PERMISSIONS.hex()] = {
-        "balance": "0", "nonce": 1, "code": "0x" + load_system("permissions.wasm").hex(),
-        "storage": {"0x" + k.hex(): "0x" + v.hex() for k, v in permissions_storage([admin], nodes).items()}}
+    for address, code, storage in ((PERMISSIONS, "permissions.wasm", permissions_storage([admin], nodes)),
+                                   (VALIDATORS, "validators.wasm", validators_storage(validators))):
+        accounts["0x" + address.hex()] = {
+            "balance": "0", "nonce": 1, "code": "0x" + load_system(code).hex(),
+            "storage": {"0x" + k.hex(): "0x" + v.hex() for k, v in storage.items()}}
     return {"name": "ewasm-network",
             "engine": engine,
             "params": {"chainId": chain_id, "gasLimit": DEFAULT_GAS_LIMIT},

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Protocol
+from typing import Callable, Protocol
 
 from chain.core.blocks import Block, Header
 from chain.ledger.state_transition import SealRules
@@ -36,6 +36,9 @@ class ConfirmationLevel(str, enum.Enum):
     LATEST = "latest"  # the head, whatever its fate
     SAFE = "safe"  # unlikely to be reverted
     FINALIZED = "finalized"  # never reverted
+
+
+ValidatorsAt = Callable[[int], tuple[bytes, ...]]  # height -> its validators (chain/ledger/validator_sets.py)
 
 
 class ConsensusError(RuntimeError):

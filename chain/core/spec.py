@@ -2,7 +2,8 @@
 
     {
       "name": "ewasm-dev",
-      "engine": {"instant": {}}  or  {"poa": {"validators": ["0x..", ...], "stepDuration": 1.0, "emptyBlocks": true}}
+      "engine": {"instant": {}}  or  {"poa": {"validators": ["0x..", ...], "stepDuration": 1.0, "emptyBlocks": true,
+                                              "epochLength": 30000}}
                                  or  {"poa": {"authority": "0x..", "blockPeriod": 1.0}}  (one authority)
                                  or  {"pbft": {"validators": [...], "blockPeriod": 1, "requestTimeout": 2,
                                                "epochLength": 30000}},
@@ -20,6 +21,11 @@
 (chain/txpool/policy.py has the defaults), which node flags override. "network" names
 the consortium's admin accounts and the node ids allowed to connect (a node id is the
 address of a node's key); a spec without it is a single node's.
+
+The engine's validators are the set at genesis. With the validator-set contract at
+0x…ff02 among the accounts (its storage listing the same validators), validators vote
+changes on chain, and each applies at the next multiple of epochLength
+(chain/ledger/validator_sets.py); without it the set stays fixed.
 
 Numbers may be JSON integers, decimal strings or 0x-hex strings. Every problem is a
 `SpecError` naming the field, never a KeyError.
@@ -237,7 +243,7 @@ def _parse_engine(engine: dict) -> EngineSpec:
 def _parse_poa(settings: dict) -> EngineSpec:
     """{"validators": [...], "stepDuration": S, "emptyBlocks": B}, or the single-authority
     form {"authority": X, "blockPeriod": S}, which seals only when there is work."""
-    _known(settings, "poa", {"authority", "validators", "stepDuration", "blockPeriod", "emptyBlocks"})
+    _known(settings, "poa", {"authority", "validators", "stepDuration", "blockPeriod", "emptyBlocks", "epochLength"})
     if ("authority" in settings) == ("validators" in settings):
         raise SpecError("engine.poa: give either authority (one signer) or validators (a list), not both")
     if "authority" in settings:
@@ -249,7 +255,8 @@ def _parse_poa(settings: dict) -> EngineSpec:
     empty = settings.get("emptyBlocks", "validators" in settings)
     if not isinstance(empty, bool):
         raise SpecError("engine.poa.emptyBlocks: expected true or false")
-    return EngineSpec("poa", validators=validators, block_period=period, empty_blocks=empty)
+    return EngineSpec("poa", validators=validators, block_period=period, empty_blocks=empty,
+                      epoch_length=_epoch_length(settings, "poa"))
 
 
 def _parse_pbft(settings: dict) -> EngineSpec:
@@ -257,12 +264,17 @@ def _parse_pbft(settings: dict) -> EngineSpec:
     _known(settings, "pbft", {"validators", "blockPeriod", "requestTimeout", "epochLength"})
     if "validators" not in settings:
         raise SpecError("engine.pbft.validators: the validators are required")
-    epoch = settings.get("epochLength", 30_000)
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= 10**9:
-        raise SpecError("engine.pbft.epochLength: expected a whole number of blocks from 1 to 10^9")
     return EngineSpec("pbft", validators=_validators(settings, "pbft"),
                       block_period=_seconds(settings, "blockPeriod", 1.0, "pbft"),
-                      request_timeout=_seconds(settings, "requestTimeout", 2.0, "pbft"), epoch_length=epoch)
+                      request_timeout=_seconds(settings, "requestTimeout", 2.0, "pbft"),
+                      epoch_length=_epoch_length(settings, "pbft"))
+
+
+def _epoch_length(settings: dict, engine: str) -> int:
+    epoch = settings.get("epochLength", 30_000)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= 10**9:
+        raise SpecError(f"engine.{engine}.epochLength: expected a whole number of blocks from 1 to 10^9")
+    return epoch
 
 
 def _known(settings: dict, engine: str, fields: set[str]) -> None:

@@ -22,7 +22,7 @@ from chain.core.params import ChainParams
 from chain.core.spec import ChainSpec, SpecError, parse_spec
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockContext, BlockExecution, execute_serial
-from chain.ledger.genesis import SPEC_KEY, make_genesis
+from chain.ledger.genesis import SPEC_KEY, has_validator_contract, make_genesis
 from chain.ledger.state_transition import (
     KnownTransactions,
     SealRules,
@@ -32,6 +32,7 @@ from chain.ledger.state_transition import (
     execution_roots,
     validate_header,
 )
+from chain.ledger.validator_sets import ValidatorSchedule
 from chain.state.account import account_key, storage_key
 from chain.state.commitment import MerkleTree, TreeUndo
 from chain.state.overlay import BlockState
@@ -74,6 +75,8 @@ class Blockchain:
         self._head = store.header(store.head_number())
         self._finalized = store.finalized_number()
         self._recent_hashes = self._load_recent_hashes(self._head)
+        self.validator_sets = ValidatorSchedule(store, spec.engine.validators, spec.engine.epoch_length,
+                                                has_validator_contract(spec))
         with store.snapshot() as snapshot:
             # The commitment lives in memory; it is rebuilt from the flat state at start and
             # must reproduce the head's state root, or the database is inconsistent.
@@ -124,6 +127,10 @@ class Blockchain:
 
     def snapshot(self) -> Snapshot:
         return self.store.snapshot()
+
+    def validators_at(self, height: int) -> tuple[bytes, ...]:
+        """The validators of block `height` (at most one epoch past the head)."""
+        return self.validator_sets.at(height)
 
     def context(self, proposer: bytes, timestamp: int | None = None) -> BlockContext:
         """The environment of the block after the head."""
@@ -259,18 +266,33 @@ class Blockchain:
             self.discard(candidate)
             raise StoreError(f"block {header.number} no longer extends the head {self._head.number}")
         execution = candidate.execution
+        next_set = self._next_validator_set(header.number, execution)
         try:
             self.store.commit_block(candidate.block, [tx.hash for tx in execution.included], execution.receipts,
-                                    execution.changes, keep_undo=self.keep_undo)
+                                    execution.changes, keep_undo=self.keep_undo, validator_set=next_set)
         except BaseException:
             # Keep memory and disk in step: rebuild the tree from what is committed.
             with self.snapshot() as snapshot:
                 self.tree = MerkleTree.from_entries(snapshot.commitment_entries())
             raise
+        if next_set is not None:
+            self.validator_sets.recorded(header.number, next_set)
         self._recent_hashes = self._advance_recent_hashes(header)
         self._head = header
         if timings is not None:
             timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - started
+
+    def _next_validator_set(self, number: int, execution: BlockExecution) -> tuple[bytes, ...] | None:
+        """At an epoch boundary, the contract's list in the state after this block."""
+        if not self.validator_sets.is_boundary(number):
+            return None
+        written = execution.changes.storage
+        with self.snapshot() as snapshot:
+            def get_storage(address: bytes, slot: bytes) -> bytes:
+                if (address, slot) in written:
+                    return written[(address, slot)] or bytes(32)
+                return snapshot.get_storage(address, slot)
+            return self.validator_sets.read(get_storage)
 
     def revert_to(self, number: int) -> list[Block]:
         """Take back the blocks above `number` (to switch to a better fork); returns them,
@@ -281,6 +303,7 @@ class Blockchain:
             while self._head.number > number:
                 block = self.store.block(self._head.number)
                 restored = self.store.revert_head()
+                self.validator_sets.reverted(block.number)
                 root = self.tree.update(restored.commitment_updates())
                 parent = self.store.header(self._head.number - 1)
                 if root != parent.state_root:  # cannot happen unless the store is damaged

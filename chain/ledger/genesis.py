@@ -2,7 +2,9 @@
 
 Genesis code is metered here, with this build's cost table, exactly as a deployment
 would meter it: the chain never stores code it has not metered itself. A spec that
-names another cost table is refused, since every node must charge the same gas.
+names another cost table is refused, since every node must charge the same gas, and so
+is a validator-set contract whose list is not the engine's validators: the set at
+genesis has one definition.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import metering
 from chain.core.blocks import Header, genesis_header, validator_set_hash
 from chain.core.hashing import EMPTY_CODE_HASH, keccak256
 from chain.core.spec import ChainSpec, SpecError
+from chain.core.system import VALIDATORS, read_validators
 from chain.state.account import Account
 from chain.state.commitment import MerkleTree
 from chain.state.overlay import StateChanges
@@ -31,6 +34,7 @@ class Genesis:
 def make_genesis(spec: ChainSpec) -> Genesis:
     """The genesis block of `spec`; SpecError for code that does not meter, or a spec
     that names another cost table."""
+    check_validator_contract(spec)
     changes = genesis_state(spec)
     tree = MerkleTree()
     tree.update(changes.commitment_updates())
@@ -39,6 +43,26 @@ def make_genesis(spec: ChainSpec) -> Genesis:
                             gas_limit=spec.params.block_gas_limit, validator_set_hash=validator_set_hash(validators),
                             extra_data=spec.extra_data)
     return Genesis(header, changes)
+
+
+def has_validator_contract(spec: ChainSpec) -> bool:
+    """Whether validators vote their set on chain: an engine with validators, and the
+    validator-set contract's code at its address."""
+    entry = spec.accounts.get(VALIDATORS)
+    return spec.engine.name in ("poa", "pbft") and entry is not None and bool(entry.code)
+
+
+def check_validator_contract(spec: ChainSpec) -> None:
+    """SpecError unless the validator-set contract, if the spec places it, lists exactly
+    the engine's validators in the same order."""
+    if not has_validator_contract(spec):
+        return
+    entry = spec.accounts[VALIDATORS]
+    listed = read_validators(lambda slot: entry.storage.get(slot, bytes(32)))
+    if listed != tuple(spec.engine.validators):
+        raise SpecError(f"accounts.0x{VALIDATORS.hex()}.storage lists the validators "
+                        f"{['0x' + v.hex() for v in listed]}, engine.{spec.engine.name}.validators are "
+                        f"{['0x' + v.hex() for v in spec.engine.validators]}: they must be the same")
 
 
 def genesis_state(spec: ChainSpec) -> StateChanges:

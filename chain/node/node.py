@@ -15,7 +15,7 @@ from chain.consensus.pbft.machine import Timeouts
 from chain.consensus.pbft.rules import ProposalRules
 from chain.consensus.poa.engine import PoaEngine
 from chain.core.blocks import Block, Header, InvalidBlock
-from chain.core.system import PERMISSIONS
+from chain.core.system import PERMISSIONS, VALIDATORS, ValidatorVoteError, propose_validator_call
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockExecution
 from chain.ledger.blockchain import Blockchain
@@ -29,6 +29,7 @@ from chain.rpc.lanes import LaneLimits
 from chain.rpc.methods import EXECUTION, RpcMethods
 from chain.rpc.server import RpcLimits, RpcServer
 from chain.tx.codec import decode_transaction
+from chain.tx.signing import sign_scoped_transaction
 from chain.tx.transaction import Transaction
 from chain.txpool.policy import PoolLimits
 from chain.txpool.pool import TransactionPool
@@ -63,23 +64,23 @@ class Node:
         self.gate = AdmissionGate()
         if config.network is not None and config.key is None:
             raise ValueError("a node on a network needs its node key (--key)")
+        key = config.key
+        if spec.engine.name in ("poa", "pbft") and config.network is None and (
+                key is None or key.address not in self.chain.validators_at(self.chain.head().number + 1)):
+            role = "the authority" if spec.engine.name == "poa" else "a validator"
+            raise ConsensusError(f"a single {spec.engine.name.upper()} node must be {role}: give it {role}'s key "
+                                 "(--key)")
         if spec.engine.name == "poa":
-            validators = spec.engine.validators
-            seals = config.key is not None and config.key.address in validators
-            if not seals and config.network is None:
-                raise ConsensusError("a single PoA node must be the authority: give it the authority's key (--key)")
-            self.engine: ConsensusEngine = PoaEngine(self, validators, config.key if seals else None,
-                                                     spec.engine.block_period, empty_blocks=spec.engine.empty_blocks)
-            self.chain.keep_undo = len(validators) > 1  # one authority never forks: its blocks are final at once
-            self.proposer = config.key.address if seals else bytes(20)
+            self.engine: ConsensusEngine = PoaEngine(self, self.chain.validators_at, key, spec.engine.block_period,
+                                                     empty_blocks=spec.engine.empty_blocks)
+            # One authority for good never forks: its blocks are final at once.
+            self.chain.keep_undo = len(spec.engine.validators) > 1 or self.chain.validator_sets.voted
+            self.proposer = key.address if key is not None else bytes(20)
         elif spec.engine.name == "pbft":
-            votes = config.key is not None and config.key.address in spec.engine.validators
-            if not votes and config.network is None:
-                raise ConsensusError("a single PBFT node must be a validator: give it a validator's key (--key)")
-            self.engine = PbftEngine(self, spec.engine.validators, config.key if votes else None,
+            self.engine = PbftEngine(self, self.chain.validators_at, key,
                                      Timeouts(spec.engine.block_period, spec.engine.request_timeout),
                                      equivocate="equivocate" in config.faults)
-            self.proposer = config.key.address if votes else bytes(20)
+            self.proposer = key.address if key is not None else bytes(20)
         else:
             self.engine = InstantEngine(self)
             self.proposer = config.key.address if config.key else bytes(20)
@@ -97,15 +98,56 @@ class Node:
             self.network.gossip(tx)
         return tx_hash
 
+    def propose_validator_vote(self, candidate: bytes, add: bool) -> bytes:
+        """Sign, with this node's key, a vote to add or remove `candidate` in the
+        validator-set contract, and submit it; returns its hash. ValidatorVoteError for
+        a vote that cannot count (said before anything is sent)."""
+        key, schedule = self.config.key, self.chain.validator_sets
+        if not schedule.voted:
+            raise ValidatorVoteError(f"this chain's validators are fixed in its spec: it has no validator-set "
+                                     f"contract at 0x{VALIDATORS.hex()}")
+        if key is None:
+            raise ValidatorVoteError("this node has no node key to sign a vote with")
+        with self.chain.snapshot() as snapshot:
+            listed = schedule.read(snapshot.get_storage)
+        who = f"0x{candidate.hex()}"
+        if key.address not in listed:
+            raise ValidatorVoteError(f"this node (0x{key.address.hex()}) is not a validator: only validators vote")
+        if add and candidate in listed:
+            raise ValidatorVoteError(f"{who} is a validator already")
+        if not add and candidate not in listed:
+            raise ValidatorVoteError(f"{who} is not a validator")
+        if not add and len(listed) == 1:
+            raise ValidatorVoteError(f"{who} is the only validator: it cannot be removed")
+        data = propose_validator_call(candidate, add)
+        trial = self.chain.call(sender=key.address, to=VALIDATORS, data=data)
+        if trial.status != "SUCCESS":
+            raise ValidatorVoteError(f"the vote would fail: {trial.status} {trial.error}".strip())
+        params, tip = self.chain.params, self.pool.limits.min_tip
+        gas = min(params.block_gas_limit, 21_000 + 16 * len(data) + 2 * trial.gas_used + 20_000)
+        raw = sign_scoped_transaction(key, chain_id=params.chain_id, nonce=self.pending_nonce(key.address),
+                                      gas_limit=gas, to=VALIDATORS, data=data, scope=(key.address, VALIDATORS),
+                                      max_fee_per_gas=params.base_fee_per_gas + tip, max_priority_fee_per_gas=tip)
+        tx_hash = self.submit_transaction(decode_transaction(raw))
+        log.info("voted to %s %s (transaction 0x%s)", "add" if add else "remove", who, tx_hash.hex())
+        return tx_hash
+
     # -- what RPC reports (rpc/methods.py, NodeStatus) ------------------------------
     def peers(self) -> list[PeerInfo]:
         return [] if self.network is None else self.network.peers()
 
     def consensus_status(self) -> dict:
         head = self.chain.head()
-        return {"engine": self.engine.name, "validators": self.engine.validators(), "head": head.number,
-                "finalized": self.chain.finalized, "peers": len(self.peers()),
-                "syncing": self.network is not None and self.network.syncing(), **self.engine.status()}
+        status = {"engine": self.engine.name, "validators": self.engine.validators(), "head": head.number,
+                  "finalized": self.chain.finalized, "peers": len(self.peers()),
+                  "syncing": self.network is not None and self.network.syncing(), **self.engine.status()}
+        schedule = self.chain.validator_sets
+        if schedule.voted:
+            with self.chain.snapshot() as snapshot:
+                status["nextValidators"] = list(schedule.read(snapshot.get_storage))
+            status["epochLength"] = schedule.epoch_length
+            status["nextEpochBoundary"] = schedule.next_boundary(head.number + 1)
+        return status
 
     def evidence(self) -> list[dict]:
         return list(getattr(self.engine, "evidence", []))

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 from chain.core.blocks import Header
 from chain.core.keys import to_checksum_address
 from chain.core.params import ChainParams
+from chain.core.system import ValidatorVoteError
 from chain.ledger.blockchain import CallResult
 from chain.rpc.budget import UNLIMITED, WorkBudget
 from chain.rpc.codec import (
@@ -172,6 +173,10 @@ class TransactionGateway(Protocol):
     def pool_status(self) -> tuple[int, int]:
         """(pending, queued) transactions in the pool."""
 
+    def propose_validator_vote(self, candidate: bytes, add: bool) -> bytes:
+        """Sign a validator vote with the node's key and submit it; returns its hash, or
+        raises ValidatorVoteError (or InvalidTransaction)."""
+
 
 class NodeStatus(Protocol):
     """What the node reports of itself: its peers and its consensus."""
@@ -225,6 +230,7 @@ class RpcMethods:
             "ewasm_peers": Method(self.peers, 0),
             "ewasm_consensusStatus": Method(self.consensus_status, 0),
             "ewasm_evidence": Method(self.evidence, 0),
+            "ewasm_proposeValidatorVote": Method(self.propose_validator_vote, 2, EXECUTION),
         }
 
     def lane(self, method: str) -> str:
@@ -284,8 +290,22 @@ class RpcMethods:
 
     def consensus_status(self, p):
         status = dict(self.status.consensus_status())
-        status["validators"] = [to_checksum_address(v) for v in status.get("validators", [])]
+        for field in ("validators", "nextValidators"):
+            if field in status:
+                status[field] = [to_checksum_address(v) for v in status[field]]
         return status
+
+    def propose_validator_vote(self, p):
+        """Besu's qbft_proposeValidatorVote, on chain: this node votes, with its own key,
+        to add (true) or remove (false) a validator; the vote's transaction hash."""
+        candidate = parse_address(p.get(0, "address"))
+        add = flag(p.get(1, "add"), "add")
+        try:
+            return data(self.gateway.propose_validator_vote(candidate, add))
+        except ValidatorVoteError as err:
+            raise RpcError(TRANSACTION_REJECTED, f"vote refused: {err}") from None
+        except InvalidTransaction as err:
+            raise RpcError(TRANSACTION_REJECTED, f"{err.reason}: {err}") from None
 
     def fee_history(self, p):
         count = _block_count(p.get(0, "blockCount"))

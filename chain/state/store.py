@@ -26,7 +26,7 @@ from chain.state.account import EMPTY_ACCOUNT, ZERO_WORD, Account, account_key, 
 from chain.state.overlay import StateChanges
 
 _DATABASES = ("meta", "accounts", "storage", "code", "headers", "block_hashes", "block_txs", "txs",
-              "receipts", "logs", "consensus", "undo")
+              "receipts", "logs", "consensus", "undo", "validator_sets")
 _HEAD = b"head"
 _FINALIZED = b"finalized"
 
@@ -194,6 +194,13 @@ class Store:
         with self.env.begin() as txn:
             return txn.get(key, db=self.dbs["consensus"])
 
+    def validator_sets(self) -> dict[int, tuple[bytes, ...]]:
+        """The validator sets recorded at epoch boundaries: block number -> the set that
+        validates the blocks after it."""
+        with self.env.begin() as txn:
+            return {int.from_bytes(k, "big"): tuple(v[i:i + 20] for i in range(0, len(v), 20))
+                    for k, v in txn.cursor(db=self.dbs["validator_sets"])}
+
     def get_meta(self, key: bytes) -> bytes | None:
         with self.env.begin() as txn:
             return txn.get(key, db=self.dbs["meta"])
@@ -254,11 +261,12 @@ class Store:
     # -- writing ------------------------------------------------------------------
     def commit_block(self, block: Block, tx_hashes: list[bytes], receipts: list[Receipt],
                      changes: StateChanges, extra_meta: dict[bytes, bytes] | None = None,
-                     keep_undo: bool = False) -> None:
+                     keep_undo: bool = False, validator_set: tuple[bytes, ...] | None = None) -> None:
         """Write a block, its transactions, receipts, logs and state changes atomically.
 
         With `keep_undo`, the values the block overwrites are kept too, in the same write,
         so that `revert_head` can take the block back while it is not final.
+        `validator_set`: the set this block (an epoch boundary) fixes for the next epoch.
         """
         number = block.number
         head = self.head_number()
@@ -301,6 +309,8 @@ class Store:
             txn.put(n, block.header.encode(), db=dbs["headers"])
             txn.put(block.hash, n, db=dbs["block_hashes"])
             txn.put(n, b"".join(tx_hashes), db=dbs["block_txs"])
+            if validator_set is not None:
+                txn.put(n, b"".join(validator_set), db=dbs["validator_sets"])
 
 
     def revert_head(self) -> StateChanges:
@@ -325,7 +335,7 @@ class Store:
             if cursor.set_range(n):
                 while cursor.key()[:8] == n and cursor.delete():
                     pass
-            for db_name in ("headers", "block_txs", "undo"):
+            for db_name in ("headers", "block_txs", "undo", "validator_sets"):
                 txn.delete(n, db=dbs[db_name])
             txn.delete(header.hash, db=dbs["block_hashes"])
             txn.put(_HEAD, _u64(head - 1), db=dbs["meta"])

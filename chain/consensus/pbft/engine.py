@@ -22,7 +22,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Callable, Protocol
 
-from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError
+from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError, ValidatorsAt
 from chain.consensus.pbft.committee import Committee
 from chain.consensus.pbft.machine import Broadcast, BuildBlock, Decided, Evidence, HeightMachine, Persist, Timeouts
 from chain.consensus.pbft.messages import Kind, MessageError, Signed, commit_digest, sign
@@ -71,18 +71,21 @@ class PbftProducer(BlockProducer, Protocol):
 class PbftEngine(ConsensusEngine):
     name = "pbft"
 
-    def __init__(self, producer: PbftProducer, validators: tuple[bytes, ...], key: PrivateKey | None,
+    def __init__(self, producer: PbftProducer, validators_at: ValidatorsAt, key: PrivateKey | None,
                  timeouts: Timeouts, *, clock: Callable[[], float] = time.time, equivocate: bool = False):
+        """`key` votes at the heights where its address is a validator; None on a node
+        that only follows."""
         super().__init__(producer)
         self.producer: PbftProducer = producer
-        self.committee = Committee(tuple(validators))
-        self.key = key if key is not None and key.address in self.committee else None
+        self.validators_at = validators_at
+        self._committees: OrderedDict[tuple[bytes, ...], Committee] = OrderedDict()
+        self.key = key
         self.timeouts, self.clock = timeouts, clock
         self.equivocate = equivocate  # test-only: send a conflicting twin of each proposal and commit
         if equivocate:
             log.warning("TEST MODE: this validator equivocates (a conflicting twin of each proposal and commit)")
-        self.rules = PbftRules(self.committee)
-        self.proposal_rules = ProposalRules(self.committee)
+        self.rules = PbftRules(self.committee_at)
+        self.proposal_rules = ProposalRules(self.committee_at)
         self.evidence: list[dict] = []
         self._inbox: queue.Queue[Signed] = queue.Queue(MAX_INBOX)
         self._machine: HeightMachine | None = None
@@ -91,8 +94,19 @@ class PbftEngine(ConsensusEngine):
         self._mine: list[bytes] = []  # this node's messages at the current height, for peers that connect
         self.messages_sent = 0  # consensus messages broadcast (each to every peer), since start
 
+    def committee_at(self, height: int) -> Committee:
+        """The validators of `height` as a committee (the few recent ones cached)."""
+        validators = tuple(self.validators_at(height))
+        committee = self._committees.get(validators)
+        if committee is None:
+            committee = self._committees[validators] = Committee(validators)
+            if len(self._committees) > 4:
+                self._committees.popitem(last=False)
+        return committee
+
     def validators(self) -> list[bytes]:
-        return list(self.committee.validators)
+        """The validators of the next block."""
+        return list(self.validators_at(self.producer.head().number + 1))
 
     def seal(self, header: Header) -> bytes:
         raise ConsensusError("a PBFT block is sealed by a quorum's commit seals, not by one node")
@@ -136,7 +150,11 @@ class PbftEngine(ConsensusEngine):
         """The machine of the height after the head (a new one when the head moved)."""
         height = self.producer.head().number + 1
         if self._machine is None or self._machine.height != height:
-            self._machine = HeightMachine(self.key, self.committee, height, now, self.timeouts, self._digest_of,
+            committee = self.committee_at(height)
+            key = self.key if self.key is not None and self.key.address in committee else None
+            if (self._machine is None or self._machine.key is None) != (key is None):
+                log.info("height %d: %s", height, "voting as a validator" if key else "following (not a validator)")
+            self._machine = HeightMachine(key, committee, height, now, self.timeouts, self._digest_of,
                                           self._check_block)
             self._restore(self._machine, now)
             for signed in [m for messages in self._next.values() for m in messages if m.message.height == height]:
@@ -147,7 +165,7 @@ class PbftEngine(ConsensusEngine):
 
     def _restore(self, machine: HeightMachine, now: float) -> None:
         data = self.producer.load_consensus(WAL_KEY)
-        if data is None or self.key is None:
+        if data is None or machine.key is None:
             return
         try:
             record = VoteLog.decode(data)
@@ -219,15 +237,16 @@ class PbftEngine(ConsensusEngine):
         """One line on a round that ended without a decision, so that a stalled network
         explains itself: what this node saw of it, and where it went."""
         state = machine.rounds.get(left)
-        quorum = self.committee.quorum
+        committee = machine.committee
+        quorum = committee.quorum
         seen = "no proposal" if state is None or state.proposal is None else (
             f"proposal 0x{state.digest.hex()[:12]}, {len(state.prepares_for_proposal())}/{quorum} prepares, "
             f"{len(state.commits_for_proposal())}/{quorum} commits")
         changes = len(machine.round_changes.get(machine.round, {}))
         log.warning("height %d round %d (proposer 0x%s) ended: %s; now round %d (proposer 0x%s, %d/%d round "
                     "changes, timer %.1f s)", machine.height, left,
-                    self.committee.proposer(machine.height, left).hex()[:12], seen, machine.round,
-                    self.committee.proposer(machine.height, machine.round).hex()[:12], changes, quorum,
+                    committee.proposer(machine.height, left).hex()[:12], seen, machine.round,
+                    committee.proposer(machine.height, machine.round).hex()[:12], changes, quorum,
                     machine.deadline - self.clock())
 
     def _record(self, evidence: Evidence) -> None:
@@ -277,6 +296,6 @@ class PbftEngine(ConsensusEngine):
             return {"height": self.producer.head().number + 1, "round": 0, "messagesSent": self.messages_sent,
                     "evidence": list(self.evidence)}
         return {"height": machine.height, "round": machine.round,
-                "proposer": "0x" + self.committee.proposer(machine.height, machine.round).hex(),
+                "proposer": "0x" + machine.committee.proposer(machine.height, machine.round).hex(),
                 "roundTimer": round(max(0.0, machine.deadline - self.clock()), 3), "started": machine.started,
                 "messagesSent": self.messages_sent, "evidence": list(self.evidence)}

@@ -1,10 +1,11 @@
-"""What makes a PBFT header valid: it names the validator set, its proposer is a
-validator, and a quorum of distinct validators sealed it: each commit seal a signature
+"""What makes a PBFT header valid: it names the validator set of its height, its proposer
+is one of those validators, and a quorum of them, distinct, sealed it: each commit seal a signature
 over the block hash with the round the block committed in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from chain.consensus.pbft.certificates import JustificationError, commit_signers
 from chain.consensus.pbft.committee import Committee
@@ -16,15 +17,16 @@ from chain.core.blocks import Header, InvalidBlock, validator_set_hash
 class ProposalRules:
     """What a proposal's header must be before anyone seals it."""
 
-    committee: Committee
+    committee_at: Callable[[int], Committee]  # the validators of a height
 
     def verify_header(self, header: Header, parent: Header) -> None:
         self.verify_proposal(header)
 
     def verify_proposal(self, header: Header) -> None:
-        if header.proposer not in self.committee:
+        committee = self.committee_at(header.number)
+        if header.proposer not in committee:
             raise InvalidBlock(f"block {header.number}: proposed by 0x{header.proposer.hex()}, not a validator")
-        if header.validator_set_hash != validator_set_hash(list(self.committee.validators)):
+        if header.validator_set_hash != validator_set_hash(list(committee.validators)):
             raise InvalidBlock(f"block {header.number}: the validator-set hash does not name this chain's validators")
 
 
@@ -35,10 +37,11 @@ class PbftRules(ProposalRules):
     def verify_header(self, header: Header, parent: Header) -> None:
         self.verify_proposal(header)
         round_, seals = decode_seal(header)
+        committee = self.committee_at(header.number)
         try:
-            signers = commit_signers(seals, self.committee, header.hash, round_)
+            signers = commit_signers(seals, committee, header.hash, round_)
         except JustificationError as err:
             raise InvalidBlock(f"block {header.number}: {err}") from None
-        if len(signers) < self.committee.quorum:
+        if len(signers) < committee.quorum:
             raise InvalidBlock(f"block {header.number}: commit seals of {len(signers)} validators, a quorum is "
-                               f"{self.committee.quorum}")
+                               f"{committee.quorum}")

@@ -1,6 +1,9 @@
-"""Proof of authority, Aura-style: a fixed list of validators takes turns by time step.
+"""Proof of authority, Aura-style: the validators take turns by time step.
 
-step = unix time // step duration, and step s belongs to validators[s mod n]. At the
+step = unix time // step duration, and step s belongs to validators[s mod n], the
+validators of the height being sealed (they change at epoch boundaries, see
+chain/ledger/validator_sets.py: a node voted in starts sealing there, one voted out
+stops). At the
 start of each of its steps a validator seals a block on its head (empty too, unless the
 spec turns empty blocks off), so that finality and liveness never wait for traffic; a
 validator that is offline simply misses its steps, and the others go on. Every node
@@ -21,7 +24,7 @@ import logging
 import time
 from typing import Callable
 
-from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError
+from chain.consensus.engine import BlockProducer, ConsensusEngine, ConsensusError, ValidatorsAt
 from chain.consensus.poa.finality import newest_final
 from chain.consensus.poa.rules import PoaRules
 from chain.consensus.poa.seal import seal_signer, sign_header
@@ -37,21 +40,20 @@ BLOCK_SHARE = 0.8  # of a step, for building a block and importing it at the nex
 class PoaEngine(ConsensusEngine):
     name = "poa"
 
-    def __init__(self, producer: BlockProducer, validators: tuple[bytes, ...], key: PrivateKey | None,
+    def __init__(self, producer: BlockProducer, validators_at: ValidatorsAt, key: PrivateKey | None,
                  step_duration: float, *, empty_blocks: bool = True, clock: Callable[[], float] = time.time):
-        """`key` seals the steps of its address if that is a validator; None on a node
-        that only follows."""
+        """`key` seals the steps of its address at the heights where that is a validator;
+        None on a node that only follows."""
         super().__init__(producer)
-        if key is not None and key.address not in validators:
-            raise ConsensusError(f"the node key 0x{key.address.hex()} is not one of the chain's validators")
-        self.validator_list, self.key, self.step_duration = tuple(validators), key, step_duration
+        self.validators_at, self.key, self.step_duration = validators_at, key, step_duration
         self.empty_blocks, self.clock = empty_blocks, clock
-        self.rules = PoaRules(self.validator_list, step_duration, clock)
+        self.rules = PoaRules(validators_at, step_duration, clock)
         self.evidence: list[dict] = []
         self._seen: dict[tuple[bytes, int], bytes] = {}  # (sealer, step) -> the first block hash seen
 
     def validators(self) -> list[bytes]:
-        return list(self.validator_list)
+        """The validators of the next block."""
+        return list(self.validators_at(self.producer.head().number + 1))
 
     def seal(self, header: Header) -> bytes:
         if self.key is None:
@@ -65,9 +67,10 @@ class PoaEngine(ConsensusEngine):
         step = step_at(now, self.step_duration) + 1
         if self._stop.wait(timeout=max(0.0, step * self.step_duration - now)):
             return
-        if self.key is None or proposer_of(step, self.validator_list) != self.key.address:
+        head = self.producer.head()
+        if self.key is None or proposer_of(step, self.validators_at(head.number + 1)) != self.key.address:
             return
-        if header_step(self.producer.head()) >= step:
+        if header_step(head) >= step:
             return  # a block of this step is already the head
         block = self.producer.produce_block(self, timestamp=step_timestamp(step, self.step_duration),
                                             extra_data=encode_step(step), allow_empty=self.empty_blocks)
@@ -80,11 +83,12 @@ class PoaEngine(ConsensusEngine):
 
     # -- following ------------------------------------------------------------------
     def on_head(self) -> None:
-        """Move finality up to the newest block that more than half of the validators built on."""
+        """Move finality up to the newest block that more than half of the head's
+        validators built on."""
         head = self.producer.head()
         finalized = self.producer.finalized()
         final = newest_final(head.number, finalized, lambda n: self.producer.header(n).proposer,
-                             self.validator_list)
+                             self.validators_at(head.number))
         if final > finalized:
             self.producer.finalize(final)
 
@@ -118,4 +122,4 @@ class PoaEngine(ConsensusEngine):
     def status(self) -> dict:
         now = step_at(self.clock(), self.step_duration)
         return {"step": now, "stepDuration": self.step_duration, "proposer": "0x" + proposer_of(
-            now, self.validator_list).hex(), "evidence": list(self.evidence)}
+            now, tuple(self.validators())).hex(), "evidence": list(self.evidence)}

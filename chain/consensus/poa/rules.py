@@ -1,6 +1,6 @@
 """What makes a PoA (Aura) header valid: it was sealed by the validator whose step it is,
 in a step after its parent's and no more than one step ahead of this node's clock, with
-the timestamp of that step, and it names the validator set."""
+the timestamp of that step, and it names the validator set of its height."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from chain.core.blocks import Header, InvalidBlock, validator_set_hash
 
 @dataclass(frozen=True)
 class PoaRules:
-    validators: tuple[bytes, ...]
+    validators_at: Callable[[int], tuple[bytes, ...]]  # the validators of a height
     step_duration: float
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
@@ -30,7 +30,8 @@ class PoaRules:
         if header.timestamp != step_timestamp(step, self.step_duration):
             raise InvalidBlock(f"block {header.number}: timestamp {header.timestamp} is not the start of step {step} "
                                f"({step_timestamp(step, self.step_duration)})")
-        expected = proposer_of(step, self.validators)
+        validators = self.validators_at(header.number)
+        expected = proposer_of(step, validators)
         if header.proposer != expected:
             raise InvalidBlock(f"block {header.number}: step {step} belongs to validator 0x{expected.hex()}, not to "
                                f"the proposer 0x{header.proposer.hex()}")
@@ -38,5 +39,5 @@ class PoaRules:
         if signer != header.proposer:
             raise InvalidBlock(f"block {header.number}: sealed by 0x{signer.hex()}, not by its proposer "
                                f"0x{header.proposer.hex()}")
-        if header.validator_set_hash != validator_set_hash(list(self.validators)):
+        if header.validator_set_hash != validator_set_hash(list(validators)):
             raise InvalidBlock(f"block {header.number}: the validator-set hash does not name this chain's validators")

@@ -20,7 +20,7 @@ from chain.core.keys import PrivateKey
 
 KEYS = [PrivateKey.from_hex(f"{0x40 + i:064x}") for i in range(5)]
 COMMITTEE = Committee(tuple(k.address for k in KEYS[:4]))
-RULES = PbftRules(COMMITTEE)
+RULES = PbftRules(lambda height: COMMITTEE)
 PARENT = Header(shard_id=0, number=0, parent_hash=bytes(32), timestamp=0, proposer=bytes(20), state_root=bytes(32),
                 transactions_root=bytes(32), receipts_root=bytes(32), outgoing_receipts_root=bytes(32),
                 validator_set_hash=validator_set_hash(list(COMMITTEE.validators)), gas_limit=30_000_000, gas_used=0)

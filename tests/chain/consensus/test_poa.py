@@ -32,7 +32,7 @@ def sealed(parent: Header, step: int, key: PrivateKey | None = None, **fields) -
     return header.with_seal(sign_header(key, header))
 
 
-RULES = PoaRules(VALIDATORS, DURATION, clock=lambda: 100 * DURATION)  # the node's clock is at step 100
+RULES = PoaRules(lambda height: VALIDATORS, DURATION, clock=lambda: 100 * DURATION)  # the node's clock is at step 100
 
 
 def test_each_step_belongs_to_the_next_validator_in_turn():
@@ -99,7 +99,7 @@ class Producer:
 
 
 def engine() -> PoaEngine:
-    return PoaEngine(Producer(), VALIDATORS, None, DURATION, clock=lambda: 100 * DURATION)
+    return PoaEngine(Producer(), lambda height: VALIDATORS, None, DURATION, clock=lambda: 100 * DURATION)
 
 
 def test_the_fork_with_more_blocks_wins_and_between_equals_the_lower_step():

@@ -30,7 +30,7 @@ AUTHORITY = PrivateKey.from_hex("a1" * 32)
 SENDERS = [PrivateKey.from_hex(f"{i + 1:064x}") for i in range(3)]
 TOKEN = b"\x70" * 20
 RECIPIENT = b"\x99" * 20
-RULES = PoaRules((AUTHORITY.address,), step_duration=1.0, clock=lambda: 10**6)  # steps are whole seconds
+RULES = PoaRules(lambda height: (AUTHORITY.address,), step_duration=1.0, clock=lambda: 10**6)  # steps are whole seconds
 
 
 GENESIS_TIME = 10

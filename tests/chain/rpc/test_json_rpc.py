@@ -250,11 +250,20 @@ def test_malformed_json_and_invalid_ids_get_json_rpc_errors_with_id_null_never_h
     ("eth_getProof", ["0x" + "11" * 20, ["0x0"] * 1025, "latest"], "at most 1024 keys"),
     ("eth_getBalance", ["0x" + "11" * 20, {"requireCanonical": True}], "block"),
     ("eth_getBalance", ["0x" + "11" * 20 + "\n"], "address"),
+    ("ewasm_proposeValidatorVote", ["0x" + "11" * 19, True], "address"),
+    ("ewasm_proposeValidatorVote", ["0x" + "11" * 20, "yes"], "add: expected true or false"),
+    ("ewasm_proposeValidatorVote", ["0x" + "11" * 20], "add"),
 ])
 def test_parameters_out_of_range_are_the_callers_error_not_an_internal_one(node, method, params, fragment):
     answer = rpc(node, method, *params)
     assert answer["error"]["code"] == -32602, answer
     assert fragment in answer["error"]["message"]
+
+
+def test_a_validator_vote_on_a_chain_without_the_validator_contract_is_refused_with_the_reason(node):
+    answer = rpc(node, "ewasm_proposeValidatorVote", "0x" + "11" * 20, True)
+    assert answer["error"]["code"] == -32003
+    assert "vote refused" in answer["error"]["message"] and "fixed in its spec" in answer["error"]["message"]
 
 
 def test_a_value_above_128_bits_fails_the_range_check_before_any_balance_check(node):
