@@ -246,11 +246,17 @@ def _execution(config) -> str:
     return f", parallel execution on {config.workers} workers: this process and {config.workers - 1} {kind}"
 
 
+CRASH_POINTS = ("proposal", "prepare", "commit", "round-change")
+
+
 def _test_fault(text: str) -> str:
-    """A test-only fault: "equivocate", or "lossy:SEED" (consensus messages lost and delayed)."""
+    """A test-only fault: "equivocate", "lossy:SEED" (consensus messages lost and
+    delayed), or "crash-after:KIND" (SIGKILL right after sending the first such vote)."""
     if text == "equivocate" or (text.startswith("lossy:") and text[6:].isdigit()):
         return text
-    raise argparse.ArgumentTypeError("expected equivocate or lossy:SEED")
+    if text.startswith("crash-after:") and text[12:] in CRASH_POINTS:
+        return text
+    raise argparse.ArgumentTypeError(f"expected equivocate, lossy:SEED or crash-after:{{{','.join(CRASH_POINTS)}}}")
 
 
 def cmd_node_run(args) -> int:

@@ -41,13 +41,14 @@ class LocalNetwork:
         self.children[k].send_signal(signal.SIGKILL)
         self.children[k].wait()
 
-    def restart(self, k: int, timeout: float = 60) -> str:
-        """Start node k again on its datadir; its RPC URL once it serves."""
+    def restart(self, k: int, timeout: float = 60, extra_args: tuple[str, ...] = ()) -> str:
+        """Start node k again on its datadir (with `extra_args` this time); its RPC URL
+        once it serves."""
         self._log_starts[k] = self.log(k).stat().st_size
         with open(self.log(k), "a") as log:
             self.children[k] = subprocess.Popen(
                 [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.root / f"node{k}"),
-                 *self.extra_args], stdout=log, stderr=subprocess.STDOUT)
+                 *self.extra_args, *extra_args], stdout=log, stderr=subprocess.STDOUT)
         self.urls[k] = self._wait_for_rpc(k, timeout)
         return self.urls[k]
 

@@ -16,7 +16,10 @@ validator signing twice. The faults:
 - pause: SIGSTOP a validator past several round timers, then SIGCONT;
 - no-quorum: SIGKILL more than a third of the validators (no block may commit), then
   restart them;
-- restart-all: SIGKILL every validator at once and restart them on their datadirs.
+- restart-all: SIGKILL every validator at once and restart them on their datadirs;
+- crash-after-vote: restart a validator so that it SIGKILLs itself right after it sends
+  a PROPOSAL, a PREPARE or a COMMIT (`node run --test-fault crash-after:KIND`), then
+  restart it as usual: its vote log must keep it from contradicting that vote.
 
 It prints one line per round and a summary; it exits 1 at the first broken property.
 """
@@ -41,7 +44,8 @@ from ewasm_cli.history import HistoryError, check_history, rpc  # noqa: E402
 from ewasm_cli.local_network import LocalNetwork, free_port_block  # noqa: E402
 from ewasm_cli.network_commands import FUNDS, initialize_network  # noqa: E402
 
-FAULTS = ("kill", "pause", "no-quorum", "restart-all")
+FAULTS = ("kill", "pause", "no-quorum", "restart-all", "crash-after-vote")
+CRASH_POINTS = ("proposal", "prepare", "commit")
 CHAIN_ID = 1337
 
 
@@ -74,8 +78,8 @@ class Runner:
         self.network.kill(k)
         self.down.add(k)
 
-    def restart(self, k: int) -> None:
-        self.network.restart(k)
+    def restart(self, k: int, *extra_args: str) -> None:
+        self.network.restart(k, extra_args=extra_args)
         self.down.discard(k)
 
     def wait(self, condition, timeout: float, what: str) -> None:
@@ -138,6 +142,16 @@ class Runner:
             for k in gone:
                 self.restart(k)
             return f"nodes {sorted(gone)} killed (no quorum: no block), restarted"
+        if fault == "crash-after-vote":
+            k, kind = self.rng.choice(validators), self.rng.choice(CRASH_POINTS)
+            self.kill(k)
+            self.restart(k, "--test-fault", f"crash-after:{kind}")
+            self.transfers(4, confirm=False)
+            self.wait(lambda: self.network.children[k].poll() is not None, 60, f"node{k} to die after a {kind}")
+            self.down.add(k)
+            self.transfers(4)
+            self.restart(k)
+            return f"node{k} killed itself right after sending a {kind.upper()}, restarted"
         for k in validators:
             self.kill(k)
         for k in validators:

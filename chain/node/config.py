@@ -29,4 +29,5 @@ class NodeConfig:
     max_block_transactions: int = 5000
     pool: dict = field(default_factory=dict)  # PoolLimits fields that override the chain spec's
     rpc: RpcLimits = field(default_factory=RpcLimits)
-    faults: tuple[str, ...] = ()  # test-only misbehaviour ("equivocate"), for fault tests; never on a real network
+    # Test-only misbehaviour for fault tests ("equivocate", "lossy:SEED", "crash-after:KIND"); never on a real network.
+    faults: tuple[str, ...] = ()

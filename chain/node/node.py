@@ -12,6 +12,7 @@ from chain.consensus.engine import ConsensusEngine, ConsensusError
 from chain.consensus.instant.engine import InstantEngine
 from chain.consensus.pbft.engine import PbftEngine
 from chain.consensus.pbft.machine import Timeouts
+from chain.consensus.pbft.messages import Kind
 from chain.consensus.pbft.rules import ProposalRules
 from chain.consensus.poa.engine import PoaEngine
 from chain.core.blocks import Block, Header, InvalidBlock
@@ -79,7 +80,7 @@ class Node:
         elif spec.engine.name == "pbft":
             self.engine = PbftEngine(self, self.chain.validators_at, key,
                                      Timeouts(spec.engine.block_period, spec.engine.request_timeout),
-                                     equivocate="equivocate" in config.faults)
+                                     equivocate="equivocate" in config.faults, crash_after=_crash_after(config.faults))
             self.proposer = key.address if key is not None else bytes(20)
         else:
             self.engine = InstantEngine(self)
@@ -350,6 +351,12 @@ class Node:
             self.network.stop()
         self.rpc.stop()
         self.chain.close()
+
+
+def _crash_after(faults: tuple[str, ...]) -> Kind | None:
+    """The test-only fault "crash-after:KIND": the vote after which a validator kills itself."""
+    kinds = [f.split(":", 1)[1] for f in faults if f.startswith("crash-after:")]
+    return Kind[kinds[0].upper().replace("-", "_")] if kinds else None
 
 
 def _fit_rpc_limits(config: NodeConfig) -> RpcLimits:

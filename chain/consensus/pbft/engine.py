@@ -16,7 +16,10 @@ such a node up to date.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import signal
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
@@ -40,6 +43,7 @@ MAX_INBOX = 10_000  # consensus messages waiting for the engine
 MAX_BUFFERED_PER_SENDER = 64  # next-height messages kept per validator
 MAX_EVIDENCE = 256
 MAX_KEPT_OWN = 32  # own messages of the current height kept for peers that connect
+CRASH_DELAY = 0.05  # test mode: seconds between sending the vote and the SIGKILL, for the frame to leave
 
 
 class PbftProducer(BlockProducer, Protocol):
@@ -72,7 +76,8 @@ class PbftEngine(ConsensusEngine):
     name = "pbft"
 
     def __init__(self, producer: PbftProducer, validators_at: ValidatorsAt, key: PrivateKey | None,
-                 timeouts: Timeouts, *, clock: Callable[[], float] = time.time, equivocate: bool = False):
+                 timeouts: Timeouts, *, clock: Callable[[], float] = time.time, equivocate: bool = False,
+                 crash_after: Kind | None = None):
         """`key` votes at the heights where its address is a validator; None on a node
         that only follows."""
         super().__init__(producer)
@@ -84,6 +89,9 @@ class PbftEngine(ConsensusEngine):
         self.equivocate = equivocate  # test-only: send a conflicting twin of each proposal and commit
         if equivocate:
             log.warning("TEST MODE: this validator equivocates (a conflicting twin of each proposal and commit)")
+        self.crash_after = crash_after  # test-only: SIGKILL this process right after its first vote of this kind
+        if crash_after is not None:
+            log.warning("TEST MODE: this validator kills itself right after it sends a %s", crash_after.name)
         self.rules = PbftRules(self.committee_at)
         self.proposal_rules = ProposalRules(self.committee_at)
         self.evidence: list[dict] = []
@@ -196,6 +204,8 @@ class PbftEngine(ConsensusEngine):
                 self.messages_sent += self.producer.broadcast_consensus(payload)
                 if self.equivocate:
                     self._send_twin(action.signed)
+                if action.signed.message.kind == self.crash_after:
+                    self._crash(action.signed)
             elif isinstance(action, BuildBlock):
                 block = self.producer.build_proposal(self, max(int(now), self.producer.head().timestamp))
                 self._run(machine, machine.propose(block.encode(), now), now)
@@ -203,6 +213,15 @@ class PbftEngine(ConsensusEngine):
                 self._commit(action)
             elif isinstance(action, Evidence):
                 self._record(action)
+
+    def _crash(self, signed: Signed) -> None:
+        """Test mode: a crash at the worst moment for safety, the vote logged and sent."""
+        m = signed.message
+        log.warning("TEST MODE: SIGKILL right after sending a %s for height %d round %d", m.kind.name, m.height,
+                    m.round)
+        self.crash_after = None
+        threading.Timer(CRASH_DELAY, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        time.sleep(4 * CRASH_DELAY)  # nothing more leaves this engine: the kill comes first
 
     def _send_twin(self, signed: Signed) -> None:
         """Test mode: after a PROPOSAL or COMMIT, a second one for another block, signed

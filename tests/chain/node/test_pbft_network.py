@@ -3,8 +3,9 @@ sent to any node are committed, every block is final at once and the same on eve
 node, the chain goes on without one validator, stops (without a fork) without two, and
 resumes when they come back, the restarted ones catching up. The fault scenarios after
 it (a paused validator, every validator restarted at once, two restarted with their
-chain wiped, a validator killed again and again at random moments) each end with the
-history checker (ewasm_cli/history.py) over every node."""
+chain wiped, a validator killed again and again at random moments, and one killed right
+after it sent a PROPOSAL, a PREPARE or a COMMIT) each end with the history checker
+(ewasm_cli/history.py) over every node."""
 
 from __future__ import annotations
 
@@ -174,3 +175,33 @@ def test_a_validator_killed_again_and_again_at_random_moments_never_signs_twice(
     head = nodes["v0"].head()
     wait_for(lambda: nodes["v1"].head() >= head, 60, "v1 catching up")
     check(nodes)
+
+
+@pytest.mark.parametrize("vote", ["proposal", "prepare", "commit"])
+def test_a_validator_killed_right_after_a_vote_never_contradicts_it_when_it_comes_back(nodes, vote):
+    """With v3 down the other three are exactly a quorum: nothing commits while v0 is
+    dead, and v0 comes back at the height it died in (its vote log decides what it may
+    sign there)."""
+    evidence = {n: len(nodes[n].rpc("ewasm_evidence")) for n in NAMES}
+    crashing = nodes["v0"]
+    nodes["v3"].kill()
+    crashing.stop()
+    crashing.extra = ("--test-fault", f"crash-after:{vote}")
+    try:
+        crashing.start()
+        assert crashing.process.wait(timeout=60) == -signal.SIGKILL
+        assert f"SIGKILL right after sending a {vote.upper()}" in crashing.log.read_text()
+        time.sleep(1)  # a block that had its quorum before the crash lands
+        stalled = nodes["v1"].head()
+        time.sleep(2)
+        assert nodes["v1"].head() == stalled, "a block committed without v0 and v3"
+    finally:
+        crashing.extra = ()
+    crashing.start()
+    wait_for(lambda: nodes["v1"].head() >= stalled + 2, 60, "commits with v0 back")
+    nodes["v3"].start()
+    send_and_confirm(nodes, ["v1", "r"])
+    wait_for(lambda: nodes["v3"].head() >= nodes["v1"].head() - 1, 60, "v3 catching up")
+    for n in NAMES:
+        assert len(nodes[n].rpc("ewasm_evidence")) == evidence[n], f"{n} saw v0 contradict a vote it signed"
+    check(nodes, evidence_expected=True)
