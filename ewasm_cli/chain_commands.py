@@ -25,6 +25,8 @@ def register(sub) -> None:
     p = node_sub.add_parser("init", help="create a node database with the genesis of a chain spec")
     p.add_argument("--spec", required=True, metavar="FILE", help="chain spec JSON")
     p.add_argument("--datadir", required=True, metavar="DIR", help="where the node keeps its lmdb database")
+    p.add_argument("--shard", type=integer(0, 255), default=0, metavar="K",
+                   help="of a sharded spec, the shard this datadir holds (default 0)")
     p.add_argument("--json", action="store_true", help="print the genesis block as JSON")
     p.set_defaults(handler=cmd_node_init)
 
@@ -192,16 +194,18 @@ def cmd_node_init(args) -> int:
     from chain.ledger.blockchain import Blockchain
     from chain.state.store import StoreError
     try:
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec).for_shard(args.shard)
         chain = Blockchain.initialize(args.datadir, spec)
     except (SpecError, StoreError) as err:
         raise CommandError(str(err), EXIT_REFUSED if isinstance(err, StoreError) else EXIT_USAGE) from None
     head = chain.head()
-    info = {"chain": spec.name, "chainId": spec.params.chain_id, "genesis": "0x" + head.hash.hex(),
+    shard_note = f" shard {spec.params.shard_id} of {spec.shards.count}" if spec.shards.count > 1 else ""
+    info = {"chain": spec.name, "chainId": spec.params.chain_id, "shard": spec.params.shard_id,
+            "genesis": "0x" + head.hash.hex(),
             "stateRoot": "0x" + head.state_root.hex(), "datadir": os.path.abspath(args.datadir)}
     chain.close()
     print(json.dumps(info, indent=2) if args.json else
-          f"initialised {spec.name} (chain id {spec.params.chain_id}) in {info['datadir']}\n"
+          f"initialised {spec.name}{shard_note} (chain id {spec.params.chain_id}) in {info['datadir']}\n"
           f"genesis {info['genesis']}")
     return EXIT_OK
 

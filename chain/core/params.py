@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chain.core.shards import ShardLayout
+
 
 @dataclass(frozen=True)
 class ChainParams:
     """Consensus-relevant numbers every node of a chain must agree on."""
 
     chain_id: int = 1337
-    shard_id: int = 0
+    shard_id: int = 0  # which shard this chain is (see shards.py)
+    shard_count: int = 1  # how many shards the spec splits the address space into
     block_gas_limit: int = 30_000_000
     min_gas_limit: int = 21_000
     max_transaction_size: int = 128 * 1024  # bytes of the raw signed transaction
@@ -22,3 +25,7 @@ class ChainParams:
     max_code_size: int = 1024 * 1024
     cost_table_hash: str = ""
     block_period: float = 1.0
+
+    @property
+    def shards(self) -> ShardLayout:
+        return ShardLayout(self.shard_count)

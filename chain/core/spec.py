@@ -14,13 +14,19 @@
       "builtins": {"0x0000000000000000000000000000000000000001": "ecrecover", ...},
       "txpool": {"maxTransactions": 100000, "maxBytes": 134217728, "maxQueuedPerSender": 64, "maxQueued": 1024,
                  "queuedLifetime": 10800, "minTip": 0, "priceBump": 10},
-      "network": {"admins": ["0x<address>", ...], "nodes": ["0x<node id>", ...]}
+      "network": {"admins": ["0x<address>", ...], "nodes": ["0x<node id>", ...]},
+      "shards": {"count": 1}
     }
 
 "txpool" is optional, and so is each of its fields: the node's admission policy
 (chain/txpool/policy.py has the defaults), which node flags override. "network" names
 the consortium's admin accounts and the node ids allowed to connect (a node id is the
 address of a node's key); a spec without it is a single node's.
+
+"shards" splits the address space (chain/core/shards.py): shard K is a chain of its own,
+with chain id chainId + K, holding the genesis accounts whose addresses are on it and
+every system account; `ChainSpec.for_shard(K)` is its spec. Without it there is one
+shard, whose id "params.shardId" may name.
 
 The engine's validators are the set at genesis. With the validator-set contract at
 0x…ff02 among the accounts (its storage listing the same validators), validators vote
@@ -34,10 +40,11 @@ Numbers may be JSON integers, decimal strings or 0x-hex strings. Every problem i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chain.core.params import ChainParams
+from chain.core.shards import MAX_SHARDS, ShardLayout, is_system
 
 
 class SpecError(ValueError):
@@ -93,6 +100,22 @@ class ChainSpec:
     def to_json(self) -> str:
         return json.dumps(self.raw, indent=2, sort_keys=True)
 
+    @property
+    def shards(self) -> ShardLayout:
+        return self.params.shards
+
+    def for_shard(self, shard: int) -> "ChainSpec":
+        """Shard `shard`'s chain: its id and chain id (chainId + shard), and of the genesis
+        accounts those on it (system accounts are on every shard)."""
+        layout = self.shards
+        if not 0 <= shard < layout.count:
+            raise SpecError(f"shard {shard}: this chain has shards 0 to {layout.count - 1}")
+        if layout.count == 1:
+            return self
+        params = replace(self.params, shard_id=shard, chain_id=self.params.chain_id + shard)
+        accounts = {a: entry for a, entry in self.accounts.items() if layout.holds(shard, a)}
+        return replace(self, params=params, accounts=accounts)
+
 
 def _int(value: Any, where: str) -> int:
     if isinstance(value, bool):
@@ -143,6 +166,9 @@ def parse_spec(data: dict) -> ChainSpec:
         raise SpecError(f"params: unknown field(s) {', '.join(sorted(unknown))}")
     if "chainId" not in p:
         raise SpecError("params.chainId: required")
+    shard_count = _parse_shards(_object(data.get("shards", {}), "shards"))
+    if shard_count > 1 and "shardId" in p:
+        raise SpecError("params.shardId: a sharded spec (shards.count > 1) numbers its shards itself")
     defaults = ChainParams()
     cost_table = p.get("costTable", "")
     if not isinstance(cost_table, str):
@@ -150,6 +176,7 @@ def parse_spec(data: dict) -> ChainSpec:
     params = ChainParams(
         chain_id=_int(p["chainId"], "params.chainId"),
         shard_id=_int(p.get("shardId", 0), "params.shardId"),
+        shard_count=shard_count,
         block_gas_limit=_int(p.get("gasLimit", defaults.block_gas_limit), "params.gasLimit"),
         max_transaction_size=_int(p.get("maxTransactionSize", defaults.max_transaction_size),
                                   "params.maxTransactionSize"),
@@ -173,6 +200,11 @@ def parse_spec(data: dict) -> ChainSpec:
             nonce=_int(entry.get("nonce", 0), f"{where}.nonce"),
             code=_hex(entry.get("code", "0x"), f"{where}.code"),
             storage=storage)
+    if shard_count > 1:
+        for address, entry in accounts.items():
+            if is_system(address) and entry.balance:
+                raise SpecError(f"accounts.0x{address.hex()}: a system address exists on every shard, so in a "
+                                "sharded spec it holds no balance")
     builtins = {}
     for address_text, builtin in _object(data.get("builtins", {}), "builtins").items():
         if isinstance(builtin, dict):
@@ -192,6 +224,17 @@ def parse_spec(data: dict) -> ChainSpec:
 _TXPOOL_FIELDS = {"maxTransactions": ("max_transactions", 1), "maxBytes": ("max_bytes", 1),
                   "maxQueuedPerSender": ("max_queued_per_sender", 1), "maxQueued": ("max_queued", 1),
                   "minTip": ("min_tip", 0), "priceBump": ("price_bump", 0)}
+
+
+def _parse_shards(section: dict) -> int:
+    """{"count": N}: the number of shards (1 without the section)."""
+    unknown = set(section) - {"count"}
+    if unknown:
+        raise SpecError(f"shards: unknown field(s) {', '.join(sorted(unknown))}")
+    count = section.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SHARDS:
+        raise SpecError(f"shards.count: expected a whole number from 1 to {MAX_SHARDS}")
+    return count
 
 
 def _parse_txpool(section: dict) -> dict[str, int | float]:

@@ -69,7 +69,7 @@ def apply_transaction(state: BlockState, tx: Transaction, env: Environment, para
     """Run one transaction on `state`; InvalidTransaction if it cannot be included."""
     validate_against_state(tx, state)
     price = tx.effective_gas_price(params.base_fee_per_gas)
-    scope = None if tx.scope == (b"",) else tx.scope
+    scope = params.shards.execution_scope(tx.scope, params.shard_id)
     message = Message(sender=tx.sender, to=tx.to, data=tx.data, value=tx.value, gas=tx.gas_limit,
                       gas_price=price, origin=tx.sender, scope=scope)
     fees_before = state.fees

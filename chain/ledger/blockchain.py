@@ -22,7 +22,7 @@ from chain.core.params import ChainParams
 from chain.core.spec import ChainSpec, SpecError, parse_spec
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockContext, BlockExecution, execute_serial
-from chain.ledger.genesis import SPEC_KEY, has_validator_contract, make_genesis
+from chain.ledger.genesis import SHARD_KEY, SPEC_KEY, has_validator_contract, make_genesis
 from chain.ledger.state_transition import (
     KnownTransactions,
     SealRules,
@@ -88,17 +88,23 @@ class Blockchain:
     @classmethod
     def initialize(cls, datadir: str, spec: ChainSpec) -> "Blockchain":
         """Create a new database with the spec's genesis block (or open the one there, if
-        it was made from the same spec)."""
+        it was made from the same spec). A sharded spec's chain is one shard's: pass
+        `spec.for_shard(k)`."""
         store = Store(datadir)
+        shard = str(spec.params.shard_id).encode()
         try:
             if store.head_number() is not None:
                 existing = store.get_meta(SPEC_KEY)
                 if existing is None or json.loads(existing) != spec.raw:
                     raise SpecError(f"{datadir} already holds a chain with a different spec")
+                if (store.get_meta(SHARD_KEY) or b"0") != shard:
+                    raise SpecError(f"{datadir} already holds shard {(store.get_meta(SHARD_KEY) or b'0').decode()} "
+                                    f"of this spec, not shard {shard.decode()}")
             else:
                 genesis = make_genesis(spec)
                 store.commit_block(Block(genesis.header), [], [], genesis.changes,
-                                   extra_meta={SPEC_KEY: json.dumps(spec.raw, sort_keys=True).encode()})
+                                   extra_meta={SPEC_KEY: json.dumps(spec.raw, sort_keys=True).encode(),
+                                               SHARD_KEY: shard})
             return cls(store, spec)
         except BaseException:
             store.close()
@@ -114,7 +120,8 @@ class Blockchain:
         if raw is None or store.head_number() is None:
             store.close()
             raise StoreError(f"{datadir} holds no chain; run `ewasm node init --spec FILE --datadir {datadir}`")
-        return cls(store, parse_spec(json.loads(raw)), **kwargs)
+        spec = parse_spec(json.loads(raw))
+        return cls(store, spec.for_shard(int(store.get_meta(SHARD_KEY) or b"0")), **kwargs)
 
     def close(self) -> None:
         if self.executor is not None:

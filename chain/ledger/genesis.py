@@ -21,6 +21,7 @@ from chain.state.commitment import MerkleTree
 from chain.state.overlay import StateChanges
 
 SPEC_KEY = b"spec"  # the store's meta entry holding the spec a datadir was made from
+SHARD_KEY = b"shard"  # and the one naming which of its shards the datadir holds
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ def genesis_state(spec: ChainSpec) -> StateChanges:
         raise SpecError(f"params.costTable names cost table {spec.params.cost_table_hash}, this build has {costs.hash}")
     changes = StateChanges()
     for address, entry in sorted(spec.accounts.items()):
+        if not spec.shards.holds(spec.params.shard_id, address):
+            continue  # another shard's account
         code_hash = EMPTY_CODE_HASH
         if entry.code:
             try:

@@ -53,3 +53,7 @@ class OversizedTransaction(InvalidTransaction):
 
 class OutOfScope(InvalidTransaction):
     reason = "out of scope"
+
+
+class WrongShard(InvalidTransaction):
+    reason = "wrong shard"

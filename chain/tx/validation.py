@@ -1,5 +1,5 @@
 """Transaction validity: what can be checked without state (size, chain id, gas, fees,
-signature, scope), and what needs the sender's account (nonce, balance).
+signature, scope, shard), and what needs the sender's account (nonce, balance).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from chain.tx.errors import (
     OutOfScope,
     OversizedTransaction,
     WrongChainId,
+    WrongShard,
 )
 from chain.tx.transaction import Transaction
 from ewasm_runtime.hashing import create_address
@@ -31,7 +32,7 @@ class AccountReader(Protocol):
 
 
 def validate_stateless(tx: Transaction, params: ChainParams) -> None:
-    """Checks that need no state: size, chain id, gas, fees, signature and scope."""
+    """Checks that need no state: size, chain id, gas, fees, signature, scope and shard."""
     if len(tx.raw) > params.max_transaction_size:
         raise OversizedTransaction(
             f"transaction is {len(tx.raw)} bytes, the limit is {params.max_transaction_size}")
@@ -52,9 +53,30 @@ def validate_stateless(tx: Transaction, params: ChainParams) -> None:
     if not in_scope(sender, tx.scope):
         raise OutOfScope(f"sender 0x{sender.hex()} is outside the transaction's scope")
     target = tx.to if tx.to is not None else create_address(sender, tx.nonce)
+    what = "recipient" if tx.to is not None else "created contract"
     if not in_scope(target, tx.scope):
-        what = "recipient" if tx.to is not None else "created contract"
         raise OutOfScope(f"{what} 0x{target.hex()} is outside the transaction's scope")
+    if params.shard_count > 1:
+        check_shard(tx, sender, target, what, params)
+
+
+def check_shard(tx: Transaction, sender: bytes, target: bytes, what: str, params: ChainParams) -> None:
+    """A transaction belongs to its sender's shard, and touches only that shard's
+    accounts and the system ones (chain/core/shards.py)."""
+    layout, shard = params.shards, params.shard_id
+    home = layout.shard_of(sender)
+    if home != shard:
+        raise WrongShard(f"sender 0x{sender.hex()} is on shard {home}: send its transactions to shard {home}, "
+                         f"not shard {shard}")
+    declared = () if tx.scope == (b"",) else tx.scope  # undeclared: the whole shard, which the VM keeps to
+    for prefix in declared:
+        if not layout.prefix_inside(prefix, shard):
+            reached = "every shard" if not prefix else f"shard {layout.shard_of(prefix)}"
+            raise OutOfScope(f"scope prefix 0x{prefix.hex()} reaches {reached}: a transaction of shard {shard} "
+                             "touches only its own shard and the system addresses")
+    if not layout.holds(shard, target):
+        raise OutOfScope(f"{what} 0x{target.hex()} is on shard {layout.shard_of(target)}, not on this "
+                         f"transaction's shard {shard}")
 
 
 def upfront_cost(tx: Transaction) -> int:

@@ -57,6 +57,17 @@ def test_node_init_writes_genesis_and_refuses_a_different_spec(tmp_path, capsys)
     assert "different spec" in capsys.readouterr().err
 
 
+def test_node_init_of_a_sharded_spec_writes_the_shard_asked_for_with_its_own_chain_id(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**dev_spec(b"\x01" * 20), "shards": {"count": 2}}))
+    assert main(["node", "init", "--spec", str(spec), "--datadir", str(tmp_path / "s1"), "--shard", "1",
+                 "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["shard"], info["chainId"]) == (1, 1338)
+    assert main(["node", "init", "--spec", str(spec), "--datadir", str(tmp_path / "s2"), "--shard", "2"]) == 2
+    assert "this chain has shards 0 to 1" in capsys.readouterr().err
+
+
 def test_node_init_rejects_a_malformed_spec_with_exit_2(tmp_path, capsys):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"name": "x", "engine": {"instant": {}}, "params": {}}))
