@@ -25,8 +25,8 @@ def register(sub) -> None:
     p = node_sub.add_parser("init", help="create a node database with the genesis of a chain spec")
     p.add_argument("--spec", required=True, metavar="FILE", help="chain spec JSON")
     p.add_argument("--datadir", required=True, metavar="DIR", help="where the node keeps its lmdb database")
-    p.add_argument("--shard", type=integer(0, 255), default=0, metavar="K",
-                   help="of a sharded spec, the shard this datadir holds (default 0)")
+    p.add_argument("--shard", type=integer(0, 255), metavar="K",
+                   help="of a sharded spec, the one shard this datadir holds (default: every shard, in DIR/shardK)")
     p.add_argument("--json", action="store_true", help="print the genesis block as JSON")
     p.set_defaults(handler=cmd_node_init)
 
@@ -194,19 +194,30 @@ def cmd_node_init(args) -> int:
     from chain.ledger.blockchain import Blockchain
     from chain.state.store import StoreError
     try:
-        spec = load_spec(args.spec).for_shard(args.shard)
-        chain = Blockchain.initialize(args.datadir, spec)
+        spec = load_spec(args.spec)
+        everyone = spec.shards.count > 1 and args.shard is None
+        shards = range(spec.shards.count) if everyone else [args.shard or 0]
+        infos = []
+        for k in shards:
+            datadir = os.path.join(args.datadir, f"shard{k}") if everyone else args.datadir
+            shard = spec.for_shard(k)
+            chain = Blockchain.initialize(datadir, shard)
+            head = chain.head()
+            chain.close()
+            infos.append({"chain": spec.name, "chainId": shard.params.chain_id, "shard": k,
+                          "genesis": "0x" + head.hash.hex(), "stateRoot": "0x" + head.state_root.hex(),
+                          "datadir": os.path.abspath(datadir)})
     except (SpecError, StoreError) as err:
         raise CommandError(str(err), EXIT_REFUSED if isinstance(err, StoreError) else EXIT_USAGE) from None
-    head = chain.head()
-    shard_note = f" shard {spec.params.shard_id} of {spec.shards.count}" if spec.shards.count > 1 else ""
-    info = {"chain": spec.name, "chainId": spec.params.chain_id, "shard": spec.params.shard_id,
-            "genesis": "0x" + head.hash.hex(),
-            "stateRoot": "0x" + head.state_root.hex(), "datadir": os.path.abspath(args.datadir)}
-    chain.close()
-    print(json.dumps(info, indent=2) if args.json else
-          f"initialised {spec.name}{shard_note} (chain id {spec.params.chain_id}) in {info['datadir']}\n"
-          f"genesis {info['genesis']}")
+    if args.json:
+        print(json.dumps(infos if everyone else infos[0], indent=2))
+        return EXIT_OK
+    for info in infos:
+        note = f" shard {info['shard']} of {spec.shards.count}" if spec.shards.count > 1 else ""
+        print(f"initialised {spec.name}{note} (chain id {info['chainId']}) in {info['datadir']}\n"
+              f"genesis {info['genesis']}")
+    if everyone:
+        print(f"run every shard with: ewasm node run --datadir {os.path.abspath(args.datadir)}")
     return EXIT_OK
 
 
@@ -266,6 +277,13 @@ def _test_fault(text: str) -> str:
 def cmd_node_run(args) -> int:
     from chain.node.config import NodeConfig
     from ewasm_cli.network_commands import load_node_config
+    from ewasm_cli.shard_node import run_sharded, shard_dirs
+    dirs = shard_dirs(args.datadir)
+    if dirs:
+        if args.p2p_port is not None or args.peer:
+            raise CommandError("a sharded node runs alone for now: sharded networks are still to come", EXIT_USAGE)
+        return run_sharded(dirs, args.rpc_host or "127.0.0.1", 8545 if args.rpc_port is None else args.rpc_port,
+                           _child_args(args), _rpc_limits(args).max_body)
     saved = load_node_config(args.datadir)
     rpc_host, rpc_port = _config_address(saved, "rpc") if "rpc" in saved else ("127.0.0.1", 8545)
     config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host or rpc_host,
@@ -274,6 +292,20 @@ def cmd_node_run(args) -> int:
                         worker_mode=args.worker_mode, pool=_pool_overrides(args), rpc=_rpc_limits(args),
                         faults=tuple(args.test_fault))
     return _serve(config, args.quiet)
+
+
+def _child_args(args) -> list[str]:
+    """The flags of `node run` that each shard's own process takes as they were given."""
+    out = ["--key", args.key] if args.key else []
+    out += ["--workers", str(args.workers), "--worker-mode", args.worker_mode] + (["--quiet"] if args.quiet else [])
+    for flag in [*_POOL_FLAGS, "--rpc-workers", "--rpc-timeout", "--rpc-batch-gas", "--rpc-max-batch",
+                 "--rpc-max-requests"]:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            out += [flag, str(value)]
+    for fault in args.test_fault:
+        out += ["--test-fault", fault]
+    return out
 
 
 def cmd_devnet(args) -> int:
