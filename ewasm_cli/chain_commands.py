@@ -50,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--engine", choices=["instant", "poa", "pbft"], default="instant")
     p.add_argument("--block-period", type=seconds(3600), default=1.0, metavar="S",
                    help="seconds between PoA blocks, or PBFT's block period (above 0, at most 3600; default 1)")
+    p.add_argument("--shards", type=integer(1, 256), default=1, metavar="N",
+                   help="split the chain into N shards, each in a process of its own, served at /shard/K (one node)")
     _run_args(p, key=False)
     p.set_defaults(handler=cmd_devnet)
 
@@ -294,6 +296,23 @@ def cmd_node_run(args) -> int:
     return _serve(config, args.quiet)
 
 
+def _devnet_shards(args, spec, datadir: str, key, banner: str) -> int:
+    """`devnet --shards N`: a datadir per shard, each shard's node in a process of its own."""
+    from chain.core.spec import SpecError
+    from chain.ledger.blockchain import Blockchain
+    from chain.state.store import StoreError
+    from ewasm_cli.shard_node import run_sharded, shard_dirs
+    try:
+        for k in range(spec.shards.count):
+            Blockchain.initialize(os.path.join(datadir, f"shard{k}"), spec.for_shard(k)).close()
+    except (SpecError, StoreError) as err:
+        raise CommandError(str(err), EXIT_REFUSED) from None
+    print(banner, flush=True)
+    child = ["--key", key.secret.hex(), *_child_args(argparse.Namespace(**{**vars(args), "key": None,
+                                                                            "test_fault": []}))]
+    return run_sharded(shard_dirs(datadir), args.rpc_host, args.rpc_port, child, _rpc_limits(args).max_body)
+
+
 def _child_args(args) -> list[str]:
     """The flags of `node run` that each shard's own process takes as they were given."""
     out = ["--key", args.key] if args.key else []
@@ -309,6 +328,9 @@ def _child_args(args) -> list[str]:
 
 
 def cmd_devnet(args) -> int:
+    if args.shards > 1 and (args.nodes > 1 or args.engine == "pbft"):
+        raise CommandError("--shards: a sharded devnet is one node for now (instant or poa); sharded networks are "
+                           "still to come", EXIT_USAGE)
     if args.nodes > 1 or args.engine == "pbft":
         from ewasm_cli.network_commands import run_local_network
         if args.engine == "instant":
@@ -322,10 +344,13 @@ def cmd_devnet(args) -> int:
     from chain.state.store import StoreError
     key = _key(args.dev_key) if args.dev_key else PrivateKey.generate()
     datadir = args.datadir or tempfile.mkdtemp(prefix="ewasm-devnet-")
-    spec = parse_spec(dev_spec(key.address, chain_id=args.chain_id, engine=args.engine,
-                               block_period=args.block_period))
+    spec = parse_spec({**dev_spec(key.address, chain_id=args.chain_id, engine=args.engine,
+                                  block_period=args.block_period), "shards": {"count": args.shards}})
     banner = (f"devnet in {datadir}\ndev account {to_checksum_address(key.address)}"
+              + (f" (funded on shard {spec.shards.shard_of(key.address)} of {args.shards})" if args.shards > 1 else "")
               + ("" if args.dev_key else f"\ndev key     0x{key.secret.hex()}  (generated; pass --dev-key to reuse)"))
+    if args.shards > 1:
+        return _devnet_shards(args, spec, datadir, key, banner)
     config = NodeConfig(datadir=datadir, rpc_host=args.rpc_host, rpc_port=args.rpc_port, key=key,
                         workers=args.workers, worker_mode=args.worker_mode, pool=_pool_overrides(args),
                         rpc=_rpc_limits(args))

@@ -113,3 +113,21 @@ def test_a_sharded_node_refuses_to_join_a_network_for_now(tmp_path, capsys):
     datadir = init_node(tmp_path, capsys)
     assert main(["node", "run", "--datadir", datadir, "--p2p-port", "0"]) == 2
     assert "sharded networks are still to come" in capsys.readouterr().err
+
+
+def test_devnet_with_shards_funds_the_dev_key_on_its_own_shard_and_serves_every_shard(tmp_path):
+    port = free_ports(1)[0]
+    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--shards", "2", "--dev-key",
+                                ALICE.key.hex(), "--rpc-port", str(port), "--datadir", str(tmp_path / "dev")],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(5)]
+        assert "funded on shard 0 of 2" in lines[1] and lines[4].startswith(f"JSON-RPC on http://127.0.0.1:{port}/")
+        zero, one = (Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}/shard/{k}")) for k in range(2))
+        assert (zero.eth.chain_id, one.eth.chain_id) == (CHAIN_ID, CHAIN_ID + 1)
+        assert zero.eth.get_balance(ALICE.address) > 0 and one.eth.get_balance(ALICE.address) == 0
+        assert send(zero, ALICE, CHAIN_ID) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    assert main(["devnet", "--shards", "2", "--engine", "pbft"]) == 2
