@@ -33,3 +33,31 @@ def list_root(items: list[bytes]) -> bytes:
             level.append(EMPTY)
         level = [tree_hash(INNER + level[i] + level[i + 1]) for i in range(0, len(level), 2)]
     return level[0]
+
+
+def list_proof(items: list[bytes], index: int) -> list[bytes]:
+    """The sibling hashes from item `index`'s leaf up to the root of `list_root(items)`."""
+    if not 0 <= index < len(items):
+        raise IndexError(f"no item {index} in a list of {len(items)}")
+    level = [tree_hash(LEAF + item) for item in items]
+    proof = []
+    while len(level) > 1:
+        if len(level) % 2:
+            level.append(EMPTY)
+        proof.append(level[index ^ 1])
+        level = [tree_hash(INNER + level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+        index //= 2
+    return proof
+
+
+def verify_list_proof(root: bytes, item: bytes, index: int, proof: list[bytes]) -> bool:
+    """Whether `item` is at `index` of the list whose root is `root`, by `list_proof`'s path."""
+    if index < 0 or index >> len(proof):
+        return False  # the path has fewer levels than the index needs
+    node = tree_hash(LEAF + item)
+    for sibling in proof:
+        if len(sibling) != 32:
+            return False
+        node = tree_hash(INNER + (sibling + node if index & 1 else node + sibling))
+        index //= 2
+    return node == root
