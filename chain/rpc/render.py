@@ -12,7 +12,7 @@ from chain.core.bloom import bloom
 from chain.core.keys import to_checksum_address
 from chain.core.receipts import Log, Receipt
 from chain.rpc.values import data, quantity
-from chain.tx.transaction import ACCESS_LIST_TX_TYPE, SCOPED_TX_TYPE, Transaction
+from chain.tx.transaction import ACCESS_LIST_TX_TYPE, LEGACY_TX_TYPE, SCOPED_TX_TYPE, Transaction
 
 EMPTY_UNCLES_HASH = bytes.fromhex("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")
 
@@ -28,8 +28,11 @@ def render_transaction(tx: Transaction, header: Header | None, index: int | None
         "value": quantity(tx.value), "gas": quantity(tx.gas_limit),
         "gasPrice": quantity(tx.effective_gas_price(base_fee)),
         "input": data(tx.data), "type": quantity(tx.tx_type), "chainId": quantity(tx.chain_id),
-        "v": quantity(tx.y_parity), "yParity": quantity(tx.y_parity), "r": quantity(tx.r), "s": quantity(tx.s),
+        "v": quantity(tx.v), "r": quantity(tx.r), "s": quantity(tx.s),
     }
+    if tx.tx_type == LEGACY_TX_TYPE:
+        return result  # gasPrice and v say it all
+    result["yParity"] = quantity(tx.y_parity)
     if tx.tx_type != ACCESS_LIST_TX_TYPE:
         result["maxFeePerGas"] = quantity(tx.max_fee_per_gas)
         result["maxPriorityFeePerGas"] = quantity(tx.max_priority_fee_per_gas)

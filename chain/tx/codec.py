@@ -9,7 +9,7 @@ from rlp.codec import consume_length_prefix, length_prefix
 
 from chain.core.hashing import keccak256
 from chain.tx.errors import MalformedTransaction, UnsupportedTransactionType
-from chain.tx.transaction import ACCESS_LIST_TX_TYPE, DYNAMIC_FEE_TX_TYPE, SCOPED_TX_TYPE, Transaction
+from chain.tx.transaction import ACCESS_LIST_TX_TYPE, DYNAMIC_FEE_TX_TYPE, LEGACY_TX_TYPE, SCOPED_TX_TYPE, Transaction
 
 _FIELD_COUNT = {ACCESS_LIST_TX_TYPE: 11, DYNAMIC_FEE_TX_TYPE: 12, SCOPED_TX_TYPE: 12}
 
@@ -64,12 +64,18 @@ def _unsigned_encoding(body: bytes, unsigned_count: int) -> bytes:
     Re-encoding the decoded fields would cost more than the decode itself; the fields'
     encodings are already in `body`, so only the list header is new.
     """
+    start, end = _fields_span(body, unsigned_count)
+    return length_prefix(end - start, 0xC0) + body[start:end]
+
+
+def _fields_span(body: bytes, count: int) -> tuple[int, int]:
+    """Where the encodings of the first `count` fields of the RLP list `body` lie."""
     _, _, _, position = consume_length_prefix(body, 0)
     start = position
-    for _ in range(unsigned_count):
+    for _ in range(count):
         _, _, length, payload_start = consume_length_prefix(body, position)
         position = payload_start + length
-    return length_prefix(position - start, 0xC0) + body[start:position]
+    return start, position
 
 
 def decode_transaction(raw: bytes) -> Transaction:
@@ -79,8 +85,7 @@ def decode_transaction(raw: bytes) -> Transaction:
     raw = bytes(raw)
     tx_type = raw[0]
     if tx_type >= 0xC0:
-        raise UnsupportedTransactionType(
-            "legacy (untyped) transactions are not accepted; send an EIP-1559 (type 2) or EIP-2930 (type 1) transaction")
+        return decode_legacy(raw)
     count = _FIELD_COUNT.get(tx_type)
     if count is None:
         raise UnsupportedTransactionType(f"transaction type 0x{tx_type:02x} is not supported (accepted: 0x01, 0x02, 0x50)")
@@ -118,4 +123,37 @@ def decode_transaction(raw: bytes) -> Transaction:
         y_parity=ints[count - 3], r=ints[count - 2], s=ints[count - 1], raw=raw)
     # Cache the signing hash from the encoding we already have.
     tx.__dict__["signing_hash"] = keccak256(bytes((tx_type,)) + _unsigned_encoding(raw[1:], count - 3))
+    return tx
+
+
+_LEGACY_NAMES = ("nonce", "gasPrice", "gasLimit", "to", "value", "data", "v", "r", "s")
+
+
+def decode_legacy(raw: bytes) -> Transaction:
+    """An untyped transaction (an RLP list), accepted only as EIP-155 made it: with the
+    chain id in v, so that it cannot be replayed on another chain."""
+    try:
+        fields = rlp.decode(raw, strict=True)
+    except rlp.DecodingError as err:
+        raise MalformedTransaction(f"bad RLP in a legacy transaction: {err}") from None
+    if not isinstance(fields, list) or len(fields) != 9:
+        raise MalformedTransaction(f"a legacy transaction is a list of 9 fields: {', '.join(_LEGACY_NAMES)}")
+    nonce, gas_price, gas_limit = (_uint(fields[i], _LEGACY_NAMES[i]) for i in range(3))
+    to = _bytes(fields[3], "to", lengths=(0, 20))
+    value, data = _uint(fields[4], "value"), _bytes(fields[5], "data")
+    v, r, s = (_uint(fields[i], _LEGACY_NAMES[i]) for i in range(6, 9))
+    if v in (27, 28):
+        raise UnsupportedTransactionType(
+            "a legacy transaction without a chain id (v = 27 or 28, before EIP-155) can be replayed on any chain: "
+            "sign it with the chain id (EIP-155), or send an EIP-1559 (type 2) transaction")
+    if v < 35:
+        raise MalformedTransaction(f"field v is {v}: an EIP-155 legacy transaction has v = chain id x 2 + 35 or 36")
+    chain_id, y_parity = (v - 35) // 2, (v - 35) % 2
+    tx = Transaction(
+        tx_type=LEGACY_TX_TYPE, chain_id=chain_id, nonce=nonce, max_priority_fee_per_gas=gas_price,
+        max_fee_per_gas=gas_price, gas_limit=gas_limit, to=to or None, value=value, data=data, scope=(b"",),
+        access_list=(), y_parity=y_parity, r=r, s=s, raw=raw)
+    start, end = _fields_span(raw, 6)  # the six fields as signed, then EIP-155's chain id, 0, 0
+    payload = raw[start:end] + rlp.encode(chain_id) + b"\x80\x80"
+    tx.__dict__["signing_hash"] = keccak256(length_prefix(len(payload), 0xC0) + payload)
     return tx

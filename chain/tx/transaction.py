@@ -1,8 +1,11 @@
 """The transaction type: a decoded, signed transaction and what follows from its fields.
 
-Three envelopes are accepted: EIP-2930 (type 0x01) and EIP-1559 (type 0x02), which
-eth-account signs and whose access-list addresses become the scope, and the native
-scoped type 0x50, whose scope is a list of address prefixes.
+Four envelopes are accepted: EIP-2930 (type 0x01) and EIP-1559 (type 0x02), which
+eth-account signs and whose access-list addresses become the scope; the native scoped
+type 0x50, whose scope is a list of address prefixes; and legacy EIP-155 transactions
+(type 0, untyped), which declare no scope: like an EIP-1559 transaction with an empty
+access list, one may touch any account of its sender's shard, and the parallel executor
+runs it serially. Declaring a scope is the way to parallelism, not a condition of entry.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from chain.core.hashing import keccak256
 from chain.core.keys import InvalidSignatureError, recover_address
 from chain.tx.errors import BadSignature
 from ewasm_runtime.gas import intrinsic_gas
+
+LEGACY_TX_TYPE = 0x00  # untyped, EIP-155: the chain id is folded into v
+
 
 ACCESS_LIST_TX_TYPE = 0x01
 
@@ -53,7 +59,10 @@ class Transaction:
 
     @cached_property
     def signing_hash(self) -> bytes:
-        """The hash the sender signed: keccak(type || rlp(unsigned fields))."""
+        """The hash the sender signed: keccak(type || rlp(unsigned fields)); for a legacy
+        transaction keccak(rlp(its six fields, chain id, 0, 0)), as EIP-155 says."""
+        if self.tx_type == LEGACY_TX_TYPE:
+            return keccak256(rlp.encode(self._unsigned_fields()))
         return keccak256(bytes((self.tx_type,)) + rlp.encode(self._unsigned_fields()))
 
     @cached_property
@@ -63,6 +72,12 @@ class Transaction:
             return recover_address(self.signing_hash, self.y_parity, self.r, self.s)
         except InvalidSignatureError as err:
             raise BadSignature(str(err)) from None
+
+    @property
+    def v(self) -> int:
+        """The signature's v as the envelope carries it: EIP-155's for a legacy
+        transaction, the y parity for the typed ones."""
+        return self.chain_id * 2 + 35 + self.y_parity if self.tx_type == LEGACY_TX_TYPE else self.y_parity
 
     @property
     def is_create(self) -> bool:
@@ -81,6 +96,8 @@ class Transaction:
     def _unsigned_fields(self) -> list:
         """The unsigned fields as RLP items (byte strings and lists)."""
         to = self.to or b""
+        if self.tx_type == LEGACY_TX_TYPE:
+            return [self.nonce, self.max_fee_per_gas, self.gas_limit, to, self.value, self.data, self.chain_id, 0, 0]
         if self.tx_type == ACCESS_LIST_TX_TYPE:
             return [self.chain_id, self.nonce, self.max_fee_per_gas, self.gas_limit, to, self.value,
                     self.data, [[a, list(k)] for a, k in self.access_list]]

@@ -115,6 +115,17 @@ def test_web3_deploys_the_token_transfers_and_reads_receipt_logs_balance_and_pro
     assert absent.balance == 0 and verify_account_proof(bytes(head.stateRoot), absent)
 
 
+def test_a_legacy_eip155_transfer_through_web3_is_included_and_rendered_as_type_0(w3, dev):
+    to = Web3.to_checksum_address("0x" + "3c" * 20)
+    signed = dev.sign_transaction({"nonce": w3.eth.get_transaction_count(dev.address), "gasPrice": w3.eth.gas_price,
+                                   "gas": 21_000, "to": to, "value": 11, "chainId": CHAIN_ID})
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction), 30)
+    assert receipt.status == 1 and receipt.type == 0
+    tx = w3.eth.get_transaction(receipt.transactionHash)
+    assert tx.type == 0 and tx.v == signed.v and tx.gasPrice == w3.eth.gas_price and "accessList" not in tx
+    assert w3.eth.get_balance(to) == 11
+
+
 def test_eth_call_to_an_account_without_code_returns_empty_output(node, dev):
     answer = rpc(node, "eth_call", {"from": dev.address, "to": "0x" + "00" * 19 + "77", "data": "0x"}, "latest")
     assert answer["result"] == "0x"

@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 import rlp
 from eth_account import Account
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chain.core.keys import PrivateKey, recover_address, to_checksum_address
 from chain.core.params import ChainParams
@@ -159,7 +161,9 @@ def test_nonce_and_balance_are_checked_against_the_account(account, params):
 
 @pytest.mark.parametrize("raw, error", [
     (b"", MalformedTransaction),
-    (b"\xf8\x01", UnsupportedTransactionType),
+    (b"\xf8\x01", MalformedTransaction),
+    (rlp.encode([1] * 8), MalformedTransaction),  # a legacy list of 8 fields
+    (rlp.encode([1, 1, 21_000, b"\x11" * 20, 0, b"", 30, 1, 1]), MalformedTransaction),  # v below 35
     (b"\x03\xc0", UnsupportedTransactionType),
     (b"\x02\xc0", MalformedTransaction),
     (b"\x02\xff\xff", MalformedTransaction),
@@ -168,6 +172,29 @@ def test_nonce_and_balance_are_checked_against_the_account(account, params):
 def test_malformed_envelopes_get_a_clear_error(raw, error):
     with pytest.raises(error):
         decode_transaction(raw)
+
+
+@given(st.integers(0, 2**64 - 1), st.integers(0, 10**12), st.integers(21_000, 10**7), st.booleans(),
+       st.integers(0, 10**24), st.binary(max_size=64), st.integers(1, 2**32))
+@settings(max_examples=40, deadline=None)
+def test_legacy_eip155_transactions_signed_by_eth_account_decode_with_their_hash_sender_and_chain(
+        nonce, price, gas, create, value, data, chain_id):
+    account = Account.from_key("0x" + "42" * 32)
+    fields = {"nonce": nonce, "gasPrice": price, "gas": gas, "value": value, "data": data, "chainId": chain_id}
+    signed = account.sign_transaction(fields if create else {**fields, "to": "0x" + "22" * 20})
+    tx = decode_transaction(bytes(signed.raw_transaction))
+    assert (tx.tx_type, tx.chain_id, tx.nonce, tx.gas_limit, tx.value, tx.data) == (0, chain_id, nonce, gas, value,
+                                                                                     data)
+    assert tx.max_fee_per_gas == tx.max_priority_fee_per_gas == price and tx.is_create == create
+    assert tx.hash == bytes(signed.hash) and tx.sender == bytes.fromhex(account.address[2:]) and tx.v == signed.v
+    assert tx.scope == (b"",)  # undeclared: its sender's whole shard, run serially
+
+
+def test_a_legacy_transaction_without_a_chain_id_is_refused_as_replayable(account):
+    signed = account.sign_transaction({"nonce": 0, "gasPrice": 1, "gas": 21_000, "to": "0x" + "22" * 20,
+                                       "value": 1, "data": b""})
+    with pytest.raises(UnsupportedTransactionType, match="replayed on any chain"):
+        decode_transaction(bytes(signed.raw_transaction))
 
 
 def test_trailing_bytes_after_the_rlp_list_are_malformed(account):
