@@ -221,6 +221,11 @@ class RpcMethods:
             "eth_getTransactionByHash": Method(self.get_transaction_by_hash, 1),
             "eth_getBlockByNumber": Method(self.get_block_by_number, 2, READ),
             "eth_getBlockByHash": Method(self.get_block_by_hash, 2, READ),
+            "eth_getBlockTransactionCountByNumber": Method(self.transaction_count_by_number, 1),
+            "eth_getBlockTransactionCountByHash": Method(self.transaction_count_by_hash, 1),
+            "eth_getTransactionByBlockNumberAndIndex": Method(self.transaction_by_number_and_index, 2, READ),
+            "eth_getTransactionByBlockHashAndIndex": Method(self.transaction_by_hash_and_index, 2, READ),
+            "eth_getBlockReceipts": Method(self.get_block_receipts, 1, READ),
             "eth_getLogs": Method(self.get_logs, 1, SCAN),
             "eth_getProof": Method(self.get_proof, 3, SCAN),
             "eth_feeHistory": Method(self.fee_history, 3),
@@ -452,6 +457,12 @@ class RpcMethods:
         return render_receipt(decode_transaction(location.raw), receipt, header, location.index, first_log_index,
                               self.chain.params.base_fee_per_gas)
 
+    def _receipt_at(self, tx_hash: bytes, number: int, index: int, first_log_index: int):
+        """The rendered receipt of block `number`'s `index`-th transaction."""
+        store = self.chain.store
+        return render_receipt(decode_transaction(store.transaction(tx_hash).raw), store.receipt(tx_hash),
+                              store.header(number), index, first_log_index, self.chain.params.base_fee_per_gas)
+
     def _first_log_index(self, number: int, tx_index: int) -> int:
         """The block-wide index of the first log of the block's `tx_index`-th transaction."""
         return sum(len(self.chain.store.receipt(tx_hash).logs)
@@ -472,6 +483,59 @@ class RpcMethods:
         number = self.chain.store.block_number_of(parse_data(p.get(0, "hash"), "hash", 32))
         full = flag(p.get(1, "fullTransactions", False), "fullTransactions")
         return None if number is None else self._block(number, full)
+
+    def _block_of(self, p, by: str) -> int | None:
+        """The block number the first param names (a number or tag, or a hash); None
+        for one this node does not have."""
+        if by == "hash":
+            return self.chain.store.block_number_of(parse_data(p.get(0, "hash"), "hash", 32))
+        try:
+            return self._block_number(p.get(0, "block"))
+        except RpcError as err:
+            if err.code == RESOURCE_NOT_FOUND:
+                return None
+            raise
+
+    def _transaction_count(self, p, by: str):
+        number = self._block_of(p, by)
+        return None if number is None else quantity(len(self.chain.store.block_tx_hashes(number)))
+
+    def transaction_count_by_number(self, p):
+        return self._transaction_count(p, "number")
+
+    def transaction_count_by_hash(self, p):
+        return self._transaction_count(p, "hash")
+
+    def _transaction_at(self, p, by: str):
+        number = self._block_of(p, by)
+        index = parse_quantity(p.get(1, "index"), "index")
+        if number is None:
+            return None
+        tx_hashes = self.chain.store.block_tx_hashes(number)
+        if index >= len(tx_hashes):
+            return None
+        store = self.chain.store
+        return render_transaction(decode_transaction(store.transaction(tx_hashes[index]).raw), store.header(number),
+                                  index, self.chain.params.base_fee_per_gas)
+
+    def transaction_by_number_and_index(self, p):
+        return self._transaction_at(p, "number")
+
+    def transaction_by_hash_and_index(self, p):
+        return self._transaction_at(p, "hash")
+
+    def get_block_receipts(self, p):
+        """Every receipt of a block (a number, a tag or, as geth takes it, a hash), in order."""
+        block = p.get(0, "block")
+        by = "hash" if isinstance(block, str) and len(block) == 66 else "number"
+        number = self._block_of(p, by)
+        if number is None:
+            return None
+        receipts, log_index = [], 0
+        for index, tx_hash in enumerate(self.chain.store.block_tx_hashes(number)):
+            receipts.append(self._receipt_at(tx_hash, number, index, log_index))
+            log_index += len(self.chain.store.receipt(tx_hash).logs)
+        return receipts
 
     def _block(self, number: int, full: bool):
         store, base_fee = self.chain.store, self.chain.params.base_fee_per_gas

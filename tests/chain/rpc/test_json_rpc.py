@@ -126,6 +126,28 @@ def test_a_legacy_eip155_transfer_through_web3_is_included_and_rendered_as_type_
     assert w3.eth.get_balance(to) == 11
 
 
+def test_a_blocks_transactions_and_receipts_are_found_by_number_or_hash_and_index(node, w3, dev):
+    to = Web3.to_checksum_address("0x" + "3d" * 20)
+    signed = dev.sign_transaction({"type": 2, "nonce": w3.eth.get_transaction_count(dev.address), "gas": 21_000,
+                                   "maxFeePerGas": 10, "maxPriorityFeePerGas": 1, "to": to, "value": 1,
+                                   "chainId": CHAIN_ID, "accessList": []})
+    receipt = rpc(node, "eth_getTransactionReceipt", w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction), 30).transactionHash.to_0x_hex())["result"]
+    number, block_hash, index = receipt["blockNumber"], receipt["blockHash"], receipt["transactionIndex"]
+    count = rpc(node, "eth_getBlockTransactionCountByNumber", number)["result"]
+    assert int(count, 16) > int(index, 16)
+    assert rpc(node, "eth_getBlockTransactionCountByHash", block_hash)["result"] == count
+    for method, block in (("eth_getTransactionByBlockNumberAndIndex", number),
+                          ("eth_getTransactionByBlockHashAndIndex", block_hash)):
+        assert rpc(node, method, block, index)["result"]["hash"] == receipt["transactionHash"]
+        assert rpc(node, method, block, count)["result"] is None  # past the last transaction
+    for block in (number, block_hash):
+        assert rpc(node, "eth_getBlockReceipts", block)["result"][int(index, 16)] == receipt
+    assert rpc(node, "eth_getBlockTransactionCountByNumber", "0xffffff")["result"] is None
+    assert rpc(node, "eth_getBlockReceipts", "0x" + "00" * 32)["result"] is None
+    assert rpc(node, "eth_getTransactionByBlockNumberAndIndex", number, "one")["error"]["code"] == -32602
+
+
 def test_eth_call_to_an_account_without_code_returns_empty_output(node, dev):
     answer = rpc(node, "eth_call", {"from": dev.address, "to": "0x" + "00" * 19 + "77", "data": "0x"}, "latest")
     assert answer["result"] == "0x"
