@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import replace
 
 from chain.consensus.engine import ConsensusEngine, ConsensusError
@@ -36,6 +37,7 @@ from chain.txpool.policy import PoolLimits
 from chain.txpool.pool import TransactionPool
 
 log = logging.getLogger("ewasm.node")
+ADMITTED_FEED = 4096  # recently admitted transaction hashes kept for pending-transaction filters
 
 
 class StartError(RuntimeError):
@@ -62,6 +64,8 @@ class Node:
         spec = self.chain.spec
         self.pool = TransactionPool(self.chain.params, PoolLimits(**{**spec.txpool, **config.pool}))
         self._pool_lock = threading.Lock()
+        self._admitted: deque[tuple[int, bytes]] = deque(maxlen=ADMITTED_FEED)  # for pending-transaction filters
+        self._admitted_count = 0
         self.gate = AdmissionGate()
         if config.network is not None and config.key is None:
             raise ValueError("a node on a network needs its node key (--key)")
@@ -165,6 +169,17 @@ class Node:
         with self._pool_lock, self.chain.snapshot() as snapshot:
             for evicted in self.pool.add(tx, snapshot):
                 log.debug("evicted 0x%s to make room for 0x%s", evicted.hash.hex(), tx.hash.hex())
+            self._admitted_count += 1
+            self._admitted.append((self._admitted_count, tx.hash))
+
+    def pending_since(self, cursor: int | None) -> tuple[list[bytes], int]:
+        """The hashes admitted after `cursor` (the newest ADMITTED_FEED of them at most), and
+        the cursor of now; for pending-transaction filters."""
+        with self._pool_lock:
+            now = self._admitted_count
+            if cursor is None:
+                return [], now
+            return [tx_hash for seq, tx_hash in self._admitted if seq > cursor], now
 
     def pending_nonce(self, address: bytes) -> int:
         with self._pool_lock, self.chain.snapshot() as snapshot:

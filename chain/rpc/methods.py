@@ -29,6 +29,7 @@ from chain.rpc.codec import (
     TRANSACTION_REJECTED,
     RpcError,
 )
+from chain.rpc.filters import BLOCKS, LOGS, PENDING, FilterRegistry
 from chain.rpc.render import render_block, render_log, render_receipt, render_transaction
 from chain.rpc.values import (
     MAX_GAS,
@@ -124,6 +125,7 @@ class _Params:
     method: str
     values: list
     budget: WorkBudget = UNLIMITED
+    client: str = ""  # the caller's address: filters are bounded per client
 
     def get(self, index: int, name: str, default: Any = ...) -> Any:
         if index < len(self.values):
@@ -173,6 +175,10 @@ class TransactionGateway(Protocol):
     def pool_status(self) -> tuple[int, int]:
         """(pending, queued) transactions in the pool."""
 
+    def pending_since(self, cursor: int | None) -> tuple[list[bytes], int]:
+        """Hashes of the transactions admitted after `cursor` (none for None: the cursor
+        of now), and the cursor to ask with next time."""
+
     def propose_validator_vote(self, candidate: bytes, add: bool) -> bytes:
         """Sign a validator vote with the node's key and submit it; returns its hash, or
         raises ValidatorVoteError (or InvalidTransaction)."""
@@ -201,6 +207,7 @@ class RpcMethods:
         self.chain = chain
         self.gateway = gateway
         self.status = status
+        self.filters = FilterRegistry()
         self.table: dict[str, Method] = {
             "web3_clientVersion": Method(self.client_version, 0),
             "net_version": Method(self.net_version, 0),
@@ -227,6 +234,12 @@ class RpcMethods:
             "eth_getTransactionByBlockHashAndIndex": Method(self.transaction_by_hash_and_index, 2, READ),
             "eth_getBlockReceipts": Method(self.get_block_receipts, 1, READ),
             "eth_getLogs": Method(self.get_logs, 1, SCAN),
+            "eth_newFilter": Method(self.new_filter, 1),
+            "eth_newBlockFilter": Method(self.new_block_filter, 0),
+            "eth_newPendingTransactionFilter": Method(self.new_pending_transaction_filter, 0),
+            "eth_getFilterChanges": Method(self.get_filter_changes, 1, SCAN),
+            "eth_getFilterLogs": Method(self.get_filter_logs, 1, SCAN),
+            "eth_uninstallFilter": Method(self.uninstall_filter, 1),
             "eth_getProof": Method(self.get_proof, 3, SCAN),
             "eth_feeHistory": Method(self.fee_history, 3),
             "txpool_status": Method(self.txpool_status, 0),
@@ -243,7 +256,7 @@ class RpcMethods:
         entry = self.table.get(method)
         return INLINE if entry is None else entry.lane
 
-    def dispatch(self, method: Any, params: Any, budget: WorkBudget = UNLIMITED) -> Any:
+    def dispatch(self, method: Any, params: Any, budget: WorkBudget = UNLIMITED, client: str = "") -> Any:
         """Run one method; raises RpcError for every failure the caller caused."""
         if not isinstance(method, str):
             raise RpcError(INVALID_REQUEST, "method must be a string")
@@ -256,7 +269,7 @@ class RpcMethods:
             raise RpcError(INVALID_PARAMS, f"{method}: params must be an array")
         if len(params) > entry.max_params:
             raise RpcError(INVALID_PARAMS, f"{method}: takes at most {entry.max_params} parameters, got {len(params)}")
-        return entry.fn(_Params(method, params, budget))
+        return entry.fn(_Params(method, params, budget, client))
 
     # -- simple values --------------------------------------------------------------
     def client_version(self, p):
@@ -556,35 +569,28 @@ class RpcMethods:
         query = p.get(0, "filter")
         if not isinstance(query, dict):
             raise RpcError(INVALID_PARAMS, "eth_getLogs: the filter must be a JSON object")
+        first, last = self._log_range(query)
+        return self._matching_logs(p, first, last, *_log_criteria(query))
+
+    def _log_range(self, query: dict) -> tuple[int, int]:
+        """The blocks a log query names: its blockHash, or fromBlock..toBlock (bounded)."""
         if "blockHash" in query:
             if "fromBlock" in query or "toBlock" in query:
                 raise RpcError(INVALID_PARAMS, "eth_getLogs: blockHash excludes fromBlock and toBlock")
             number = self.chain.store.block_number_of(parse_data(query["blockHash"], "blockHash", 32))
             if number is None:
                 raise RpcError(RESOURCE_NOT_FOUND, "block not found")
-            first = last = number
-        else:
-            first_tag, last_tag = query.get("fromBlock", "latest"), query.get("toBlock", "latest")
-            if _NUMBER.fullmatch(str(first_tag)) and _NUMBER.fullmatch(str(last_tag)):
-                _check_range(parse_quantity(first_tag, "fromBlock"), parse_quantity(last_tag, "toBlock"))
-            first, last = self._block_number(first_tag), self._block_number(last_tag)
+            return number, number
+        first_tag, last_tag = query.get("fromBlock", "latest"), query.get("toBlock", "latest")
+        if _NUMBER.fullmatch(str(first_tag)) and _NUMBER.fullmatch(str(last_tag)):
+            _check_range(parse_quantity(first_tag, "fromBlock"), parse_quantity(last_tag, "toBlock"))
+        first, last = self._block_number(first_tag), self._block_number(last_tag)
         _check_range(first, last)
         if last - first >= MAX_LOG_BLOCK_RANGE:
             raise RpcError(LIMIT_EXCEEDED, f"block range too large: at most {MAX_LOG_BLOCK_RANGE} blocks")
-        addresses = query.get("address")
-        if addresses is not None:
-            addresses = bounded_list(addresses, "address", MAX_LOG_ADDRESSES)
-            addresses = {parse_address(a, f"address[{i}]") for i, a in enumerate(addresses)}
-        topics = query.get("topics") or []
-        if not isinstance(topics, list) or len(topics) > 4:
-            raise RpcError(INVALID_PARAMS, "topics: expected an array of at most 4 entries")
-        wanted = []
-        for i, entry in enumerate(topics):
-            if entry is None:
-                wanted.append(None)
-            else:
-                entries = bounded_list(entry, f"topics[{i}]", MAX_TOPIC_ALTERNATIVES)
-                wanted.append({parse_data(t, f"topics[{i}]", 32) for t in entries})
+        return first, last
+
+    def _matching_logs(self, p, first: int, last: int, addresses, wanted) -> list[dict]:
         result = []
         headers: dict[int, Any] = {}
         for seen, (number, log_index, tx_index, tx_hash, log) in enumerate(self.chain.store.logs(first, last)):
@@ -600,6 +606,57 @@ class RpcMethods:
             if len(result) > MAX_LOGS:
                 raise RpcError(LIMIT_EXCEEDED, f"query returned more than {MAX_LOGS} logs; narrow the range")
         return result
+
+    # -- filters (filters.py) -------------------------------------------------------
+    def new_filter(self, p):
+        query = p.get(0, "filter")
+        if not isinstance(query, dict):
+            raise RpcError(INVALID_PARAMS, "eth_newFilter: the filter must be a JSON object")
+        criteria = _log_criteria(query)  # checked now: a bad filter is refused at install, not at each poll
+        if "blockHash" in query:
+            self._log_range(query)
+        for name in ("fromBlock", "toBlock"):
+            tag = query.get(name, "latest")
+            if tag not in (*_NEWEST_TAGS, *_FINAL_TAGS, "earliest"):
+                parse_quantity(tag, name)  # a block to come is a fine bound for a filter
+        return self.filters.install(p.client, LOGS, self.chain.head().number + 1, query=query, criteria=criteria)
+
+    def new_block_filter(self, p):
+        return self.filters.install(p.client, BLOCKS, self.chain.head().number + 1)
+
+    def new_pending_transaction_filter(self, p):
+        return self.filters.install(p.client, PENDING, self.gateway.pending_since(None)[1])
+
+    def uninstall_filter(self, p):
+        return self.filters.uninstall(p.get(0, "id"))
+
+    def get_filter_changes(self, p):
+        """What happened since the filter's last poll (or its install): new blocks' hashes,
+        new pending transactions' hashes, or the logs of the new blocks."""
+        entry = self.filters.poll(p.get(0, "id"))
+        if entry.kind == PENDING:
+            hashes, entry.cursor = self.gateway.pending_since(entry.cursor)
+            return [data(h) for h in hashes]
+        head = self.chain.head().number
+        last = min(head, entry.cursor + MAX_LOG_BLOCK_RANGE - 1)
+        bound = entry.query.get("toBlock", "latest") if entry.kind == LOGS else "latest"
+        if bound not in _NEWEST_TAGS:
+            last = min(last, self.status.finalized() if bound in _FINAL_TAGS else
+                       0 if bound == "earliest" else parse_quantity(bound, "toBlock"))
+        first, entry.cursor = entry.cursor, max(entry.cursor, last + 1)
+        if entry.kind == BLOCKS:
+            return [data(self.chain.store.header(n).hash) for n in range(first, last + 1)]
+        if "blockHash" in entry.query:
+            return []  # a filter on one block has nothing new to say
+        return self._matching_logs(p, first, last, *entry.criteria) if first <= last else []
+
+    def get_filter_logs(self, p):
+        """Every log the filter's criteria match, as eth_getLogs would answer them."""
+        entry = self.filters.poll(p.get(0, "id"))
+        if entry.kind != LOGS:
+            raise RpcError(INVALID_PARAMS, "eth_getFilterLogs: not a log filter")
+        first, last = self._log_range(entry.query)
+        return self._matching_logs(p, first, last, *entry.criteria)
 
     # -- proofs ---------------------------------------------------------------------
     def get_proof(self, p):
@@ -623,6 +680,25 @@ class RpcMethods:
 
 
 _NUMBER = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def _log_criteria(query: dict):
+    """(addresses or None, topics per position: a set or None) of a log filter."""
+    addresses = query.get("address")
+    if addresses is not None:
+        addresses = bounded_list(addresses, "address", MAX_LOG_ADDRESSES)
+        addresses = {parse_address(a, f"address[{i}]") for i, a in enumerate(addresses)}
+    topics = query.get("topics") or []
+    if not isinstance(topics, list) or len(topics) > 4:
+        raise RpcError(INVALID_PARAMS, "topics: expected an array of at most 4 entries")
+    wanted = []
+    for i, entry in enumerate(topics):
+        if entry is None:
+            wanted.append(None)
+        else:
+            entries = bounded_list(entry, f"topics[{i}]", MAX_TOPIC_ALTERNATIVES)
+            wanted.append({parse_data(t, f"topics[{i}]", 32) for t in entries})
+    return addresses, wanted
 
 
 def _check_range(first: int, last: int) -> None:

@@ -229,14 +229,14 @@ class RpcServer:
         """Run the method on the loop or in its lane."""
         lane_name = self.methods.lane(request.method)
         if lane_name == INLINE:
-            return self.methods.dispatch(request.method, request.params, WorkBudget(budget))
+            return self.methods.dispatch(request.method, request.params, WorkBudget(budget), client)
         left = batch_deadline - time.monotonic()
         if left <= 0:
             raise RpcError(LIMIT_EXCEEDED, f"{request.method}: the batch ran past its time limit of "
                                            f"{self.limits.batch_timeout:g} s")
 
         def work(deadline: float) -> Any:
-            return self.methods.dispatch(request.method, request.params, WorkBudget(budget, deadline))
+            return self.methods.dispatch(request.method, request.params, WorkBudget(budget, deadline), client)
 
         return await self.lanes[lane_name].run(client, work, what=request.method, timeout=left)
 

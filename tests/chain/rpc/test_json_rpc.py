@@ -115,6 +115,31 @@ def test_web3_deploys_the_token_transfers_and_reads_receipt_logs_balance_and_pro
     assert absent.balance == 0 and verify_account_proof(bytes(head.stateRoot), absent)
 
 
+def test_web3_filters_report_new_blocks_pending_transactions_and_matching_logs_once(node, w3, dev):
+    nonce = w3.eth.get_transaction_count(dev.address)
+    deploy = dev.sign_transaction({"type": 2, "chainId": CHAIN_ID, "nonce": nonce, "gas": 5_000_000,
+                                   "maxFeePerGas": w3.eth.gas_price, "maxPriorityFeePerGas": 1,
+                                   "data": TOKEN_DEPLOYER, "value": 0})
+    address = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(deploy.raw_transaction),
+                                                  30).contractAddress
+    token = w3.eth.contract(address=address, abi=ERC20_ABI)
+    blocks, pending = w3.eth.filter("latest"), w3.eth.filter("pending")
+    transfers = token.events.Transfer.create_filter(from_block="latest")
+    recipient = Account.create().address
+    signed = dev.sign_transaction(token.functions.transfer(recipient, 77).build_transaction(
+        {"from": dev.address, "chainId": CHAIN_ID, "nonce": nonce + 1}))
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction), 30)
+    assert receipt.blockHash in blocks.get_new_entries() and blocks.get_new_entries() == []
+    assert receipt.transactionHash in pending.get_new_entries()
+    (event,) = transfers.get_new_entries()
+    assert (event.args.to, event.args.value) == (recipient, 77) and transfers.get_new_entries() == []
+    assert [e.args.value for e in transfers.get_all_entries()] == [77]  # eth_getFilterLogs: its range, the head
+    assert w3.eth.uninstall_filter(blocks.filter_id) and not w3.eth.uninstall_filter(blocks.filter_id)
+    answer = rpc(node, "eth_getFilterChanges", blocks.filter_id)
+    assert answer["error"] == {"code": -32000, "message": "filter not found"}
+    assert rpc(node, "eth_newFilter", {"topics": ["0x12"]})["error"]["code"] == -32602
+
+
 def test_a_legacy_eip155_transfer_through_web3_is_included_and_rendered_as_type_0(w3, dev):
     to = Web3.to_checksum_address("0x" + "3c" * 20)
     signed = dev.sign_transaction({"nonce": w3.eth.get_transaction_count(dev.address), "gasPrice": w3.eth.gas_price,

@@ -1,0 +1,81 @@
+"""Filters (eth_newFilter, eth_newBlockFilter, eth_newPendingTransactionFilter): what a
+client polls with eth_getFilterChanges instead of asking for everything again.
+
+A filter remembers where its last poll ended (the next block, or a cursor on the node's
+feed of admitted transactions). Like geth's, one that nobody polls for FILTER_LIFETIME
+is removed; and so that no client can fill the node's memory, a client holds at most
+MAX_PER_CLIENT of them and the node MAX_FILTERS. Ids are random 128-bit numbers: knowing
+one is what lets a client poll it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from chain.rpc.codec import INVALID_PARAMS, LIMIT_EXCEEDED, RpcError
+
+LOGS, BLOCKS, PENDING = "logs", "blocks", "pending"
+FILTER_LIFETIME = 300.0  # seconds without a poll before a filter is removed (geth's 5 minutes)
+MAX_PER_CLIENT = 64
+MAX_FILTERS = 10_000
+
+
+@dataclass
+class Filter:
+    kind: str
+    owner: str  # the client address that installed it
+    cursor: int  # the next block to report, or the position in the pending feed
+    query: dict = field(default_factory=dict)  # a log filter's criteria as given
+    criteria: Any = None  # and as parsed (addresses, topics)
+    polled: float = field(default_factory=time.monotonic)
+
+
+class FilterRegistry:
+    """The installed filters (thread-safe: the loop and the lanes use it)."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._filters: dict[str, Filter] = {}
+        self._lock = threading.Lock()
+
+    def install(self, owner: str, kind: str, cursor: int, **details) -> str:
+        with self._lock:
+            self._expire()
+            if len(self._filters) >= MAX_FILTERS:
+                raise RpcError(LIMIT_EXCEEDED, f"this node holds {MAX_FILTERS} filters: uninstall some or wait "
+                                               f"for unpolled ones to expire ({FILTER_LIFETIME:.0f} s)")
+            if sum(f.owner == owner for f in self._filters.values()) >= MAX_PER_CLIENT:
+                raise RpcError(LIMIT_EXCEEDED, f"a client holds at most {MAX_PER_CLIENT} filters: uninstall some "
+                                               f"(eth_uninstallFilter)")
+            filter_id = "0x" + secrets.token_hex(16)
+            self._filters[filter_id] = Filter(kind, owner, cursor, polled=self.clock(), **details)
+            return filter_id
+
+    def poll(self, filter_id: Any) -> Filter:
+        """The filter, its expiry pushed back; -32000 "filter not found" as geth says."""
+        with self._lock:
+            self._expire()
+            entry = self._filters.get(_id(filter_id))
+            if entry is None:
+                raise RpcError(-32000, "filter not found")
+            entry.polled = self.clock()
+            return entry
+
+    def uninstall(self, filter_id: Any) -> bool:
+        with self._lock:
+            return self._filters.pop(_id(filter_id), None) is not None
+
+    def _expire(self) -> None:
+        now = self.clock()
+        for filter_id in [k for k, f in self._filters.items() if now - f.polled > FILTER_LIFETIME]:
+            del self._filters[filter_id]
+
+
+def _id(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) > 66:
+        raise RpcError(INVALID_PARAMS, "a filter id is a 0x-hex string")
+    return value.lower()
