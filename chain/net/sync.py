@@ -48,6 +48,11 @@ class BlockSync:
         """Whether some peer has shown a block above `head`."""
         return any(number > head for number in self.heads.values())
 
+    def highest(self) -> int:
+        """The highest block any connected peer has shown (-1 before any has)."""
+        return max(self.heads.values(), default=-1)
+
+
     def next_request(self, head: int) -> Request | None:
         """The request to send now, if one is due: the next blocks after `head`, from the
         peer furthest ahead that is not resting."""
@@ -76,3 +81,15 @@ class BlockSync:
         self._resting[peer] = self.clock() + self.rest
         if self.outstanding is not None and self.outstanding.peer == peer:
             self.outstanding = None
+
+
+SYNC_LAG = 2  # blocks behind the highest peer before a node says it is syncing (one is a block in flight)
+
+
+def sync_progress(head: int, highest: int, started: int | None) -> tuple[tuple[int, int, int] | None, int | None]:
+    """eth_syncing's (starting, current, highest) while `head` is SYNC_LAG or more blocks
+    behind `highest`, else None; and the head the catching up began at, kept between calls."""
+    if highest - head < SYNC_LAG:
+        return None, None
+    started = head if started is None else started
+    return (started, head, highest), started

@@ -40,7 +40,7 @@ from chain.net import wire
 from chain.net.faults import DelayLine, LossyLinks
 from chain.net.gossip import SeenHashes, transaction_messages
 from chain.net.peers import PeerInfo
-from chain.net.sync import BlockSync
+from chain.net.sync import BlockSync, sync_progress
 from chain.net.transport import Transport, TransportConfig
 from chain.node.config import NetworkConfig
 from chain.node.forks import SideBlocks
@@ -80,6 +80,7 @@ class NetworkService:
                                                    config.host, config.port, config.peers),
                                    self.is_allowed, self)
         self.sync = BlockSync()
+        self._sync_started: int | None = None  # the head when the node fell behind (eth_syncing)
         self.lossy = None if lossy is None else DelayLine(lossy, self.transport.send)
         self.side = SideBlocks()
         self._fork_requests: dict[bytes, float] = {}  # peer -> when it was asked for a fork's blocks
@@ -125,6 +126,11 @@ class NetworkService:
 
     def syncing(self) -> bool:
         return self.sync.behind(self.node.head().number)
+
+    def sync_progress(self) -> tuple[int, int, int] | None:
+        """(starting, current, highest block) while catching up with the peers, else None."""
+        progress, self._sync_started = sync_progress(self.node.head().number, self.sync.highest(), self._sync_started)
+        return progress
 
     def gossip(self, tx: Transaction, source: bytes | None = None) -> None:
         """Pass a newly admitted transaction on (batched), to everyone but `source`."""

@@ -157,6 +157,9 @@ class Node:
     def evidence(self) -> list[dict]:
         return list(getattr(self.engine, "evidence", []))
 
+    def sync_progress(self) -> tuple[int, int, int] | None:
+        return None if self.network is None else self.network.sync_progress()
+
     # -- what the engine asks (consensus/engine.py, BlockProducer) ------------------
     def head(self) -> Header:
         return self.chain.head()

@@ -199,6 +199,9 @@ class NodeStatus(Protocol):
     def evidence(self) -> list[dict]:
         """Misbehaviour the engine recorded, each with the two conflicting signed items."""
 
+    def sync_progress(self) -> tuple[int, int, int] | None:
+        """(starting, current, highest block) while the node catches up with its peers."""
+
 
 class RpcMethods:
     """The method table, over a chain to read, a gateway for transactions and the node's status."""
@@ -215,7 +218,7 @@ class RpcMethods:
             "eth_blockNumber": Method(self.block_number, 0),
             "eth_gasPrice": Method(self.gas_price, 0),
             "eth_maxPriorityFeePerGas": Method(self.max_priority_fee, 0),
-            "eth_syncing": Method(lambda p: False, 0),
+            "eth_syncing": Method(self.syncing, 0),
             "eth_accounts": Method(lambda p: [], 0),
             "eth_getBalance": Method(self.get_balance, 2),
             "eth_getTransactionCount": Method(self.get_transaction_count, 2),
@@ -305,6 +308,13 @@ class RpcMethods:
 
     def evidence(self, p):
         return self.status.evidence()
+
+    def syncing(self, p):
+        """False, or while the node catches up with its peers, where it is."""
+        progress = self.status.sync_progress()
+        if progress is None:
+            return False
+        return dict(zip(("startingBlock", "currentBlock", "highestBlock"), map(quantity, progress)))
 
     def consensus_status(self, p):
         status = dict(self.status.consensus_status())

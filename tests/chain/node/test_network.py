@@ -127,6 +127,7 @@ def test_a_node_that_joins_late_syncs_the_whole_chain_from_genesis(network):
     late = network.node("d", LATE, ["b"])  # it knows only b, and must get every block through it
     wait_for(lambda: late.head() >= head, 30, "the late node catching up")
     assert same_blocks(network, "abd") >= head
+    wait_for(lambda: late.rpc("eth_syncing") is False, 30, "eth_syncing to say the late node is level")
 
 
 def test_a_regular_node_killed_and_restarted_catches_up(network):
