@@ -1,6 +1,7 @@
 """A local network of node processes: the datadirs `network init` wrote, each run by
 `ewasm node run --datadir DIR/nodeK` as a child process with its log beside it. Used by
-`ewasm devnet --nodes N`, `ewasm demo-chain` and tools/bench_network.py."""
+`ewasm devnet --nodes N`, `ewasm demo-chain`, tools/bench_network.py, and (over the
+datadirs of a node's shards, DIR/shardK) by a sharded node (shard_node.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ from ewasm_cli.main import EXIT_REFUSED, CommandError
 
 
 class LocalNetwork:
-    def __init__(self, root: Path, count: int, extra_args: tuple[str, ...] = ()):
-        self.root, self.count, self.extra_args = Path(root), count, extra_args
+    def __init__(self, root: Path, count: int, extra_args: tuple[str, ...] = (), *,
+                 datadirs: list[Path] | None = None, name: str = "node{}"):
+        """`count` nodes on ROOT/node0 …, or on `datadirs`; `name` formats a node's
+        number in messages."""
+        self.root, self.count, self.extra_args, self.name = Path(root), count, tuple(extra_args), name
+        self.datadirs = datadirs or [self.root / f"node{k}" for k in range(count)]
         self.children: list[subprocess.Popen] = []
         self.urls: list[str] = []
 
     def log(self, k: int) -> Path:
-        return self.root / f"node{k}.log"
+        return self.datadirs[k].with_suffix(".log")
 
     def start(self, timeout: float = 60) -> list[str]:
         """Start every node and return their RPC URLs once all serve."""
@@ -31,7 +36,7 @@ class LocalNetwork:
         for k in range(self.count):
             with open(self.log(k), "a") as log:
                 self.children.append(subprocess.Popen(
-                    [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.root / f"node{k}"),
+                    [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.datadirs[k]),
                      *self.extra_args], stdout=log, stderr=subprocess.STDOUT))
         self.urls = [self._wait_for_rpc(k, timeout) for k in range(self.count)]
         return self.urls
@@ -47,7 +52,7 @@ class LocalNetwork:
         self._log_starts[k] = self.log(k).stat().st_size
         with open(self.log(k), "a") as log:
             self.children[k] = subprocess.Popen(
-                [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.root / f"node{k}"),
+                [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(self.datadirs[k]),
                  *self.extra_args, *extra_args], stdout=log, stderr=subprocess.STDOUT)
         self.urls[k] = self._wait_for_rpc(k, timeout)
         return self.urls[k]
@@ -56,7 +61,8 @@ class LocalNetwork:
         """CommandError if a node has exited."""
         for k, child in enumerate(self.children):
             if child.poll() is not None:
-                raise CommandError(f"node{k} exited with status {child.returncode}; see {self.log(k)}", EXIT_REFUSED)
+                raise CommandError(f"{self.name.format(k)} exited with status {child.returncode}; see {self.log(k)}",
+                                   EXIT_REFUSED)
 
     def stop(self) -> None:
         for child in self.children:
@@ -78,10 +84,11 @@ class LocalNetwork:
             if match:
                 return match.group(1)
             if self.children[k].poll() is not None:
-                raise CommandError(f"node{k} exited with status {self.children[k].returncode}: {text[-500:]}",
-                                   EXIT_REFUSED)
+                raise CommandError(f"{self.name.format(k)} exited with status {self.children[k].returncode}: "
+                                   f"{text[-500:]}", EXIT_REFUSED)
             time.sleep(0.05)
-        raise CommandError(f"node{k} did not start within {timeout:.0f} s; see {self.log(k)}", EXIT_REFUSED)
+        raise CommandError(f"{self.name.format(k)} did not start within {timeout:.0f} s; see {self.log(k)}",
+                           EXIT_REFUSED)
 
 
 def free_port_block(count: int, start: int = 20000) -> int:

@@ -12,13 +12,10 @@ node runs alone for now: sharded networks are still to come (issue 12).
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+from ewasm_cli.local_network import LocalNetwork
 from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, CommandError
 
 START_TIMEOUT = 60.0  # seconds for a shard to serve JSON-RPC
@@ -35,73 +32,20 @@ def shard_dirs(datadir: str) -> list[Path]:
     return dirs
 
 
-class ShardProcesses:
-    """The shards' child processes."""
-
-    def __init__(self, dirs: list[Path], child_args: list[str]):
-        self.dirs, self.child_args = dirs, child_args
-        self.children: list[subprocess.Popen] = []
-        self.urls: list[str] = []
-
-    def log(self, k: int) -> Path:
-        return self.dirs[k].with_suffix(".log")
-
-    def start(self) -> list[str]:
-        starts = []
-        for k, datadir in enumerate(self.dirs):
-            starts.append(self.log(k).stat().st_size if self.log(k).exists() else 0)
-            with open(self.log(k), "a") as log:
-                self.children.append(subprocess.Popen(
-                    [sys.executable, "-m", "ewasm_cli", "node", "run", "--datadir", str(datadir), "--rpc-host",
-                     "127.0.0.1", "--rpc-port", "0", *self.child_args], stdout=log, stderr=subprocess.STDOUT))
-        self.urls = [self._wait_for_rpc(k, starts[k]) for k in range(len(self.dirs))]
-        return self.urls
-
-    def _wait_for_rpc(self, k: int, start: int) -> str:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            match = re.search(r"JSON-RPC on (http://\S+/)", self.log(k).read_bytes()[start:].decode(errors="replace"))
-            if match:
-                return match.group(1)
-            if self.children[k].poll() is not None:
-                raise CommandError(f"shard {k} exited with status {self.children[k].returncode}; see {self.log(k)}",
-                                   EXIT_REFUSED)
-            time.sleep(0.05)
-        raise CommandError(f"shard {k} did not serve JSON-RPC within {START_TIMEOUT:.0f} s; see {self.log(k)}",
-                           EXIT_REFUSED)
-
-    def exited(self) -> str | None:
-        """Why the node must stop: a shard that exited (None while all run)."""
-        for k, child in enumerate(self.children):
-            if child.poll() is not None:
-                return f"shard {k} exited with status {child.returncode}; see {self.log(k)}"
-        return None
-
-    def stop(self) -> None:
-        for child in self.children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in self.children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
 def run_sharded(dirs: list[Path], host: str, port: int, child_args: list[str], max_body: int) -> int:
     """Run the shards and serve them on host:port until a signal (or a shard exits)."""
     from chain.rpc.router import ShardRouter
 
-    shards = ShardProcesses(dirs, child_args)
+    shards = LocalNetwork(dirs[0].parent, len(dirs), ("--rpc-host", "127.0.0.1", "--rpc-port", "0", *child_args),
+                          datadirs=dirs, name="shard {}")
     try:
-        urls = shards.start()
+        urls = shards.start(START_TIMEOUT)
         return asyncio.run(_serve(ShardRouter(urls, max_body), shards, host, port))
     finally:
         shards.stop()
 
 
-async def _serve(router, shards: ShardProcesses, host: str, port: int) -> int:
+async def _serve(router, shards: LocalNetwork, host: str, port: int) -> int:
     from aiohttp import web
 
     stop = asyncio.Event()
@@ -121,18 +65,13 @@ async def _serve(router, shards: ShardProcesses, host: str, port: int) -> int:
         print(f"shard {k}: JSON-RPC on http://{host}:{bound}/shard/{k}  (served by {url}, log {shards.log(k)})",
               flush=True)
     print(f"JSON-RPC on http://{host}:{bound}/  (shard 0 of {len(shards.urls)}; /shard/K for shard K)", flush=True)
-    failure = None
     try:
         while not stop.is_set():
-            failure = shards.exited()
-            if failure:
-                break
+            shards.check()  # CommandError, naming the shard and its log, if one has exited
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
             except asyncio.TimeoutError:
                 pass
     finally:
         await runner.cleanup()
-    if failure:
-        raise CommandError(failure, EXIT_REFUSED)
     return EXIT_OK
