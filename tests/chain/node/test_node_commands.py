@@ -339,7 +339,7 @@ def test_devnet_with_several_nodes_runs_a_local_network_and_stops_it_on_sigterm(
         assert len(urls) == 3 and "dev key" in "".join(lines)
         ports = [int(re.search(r":(\d+)/", u).group(1)) for u in urls]
         wait_for(lambda: all(int(rpc(p, "eth_blockNumber"), 16) >= 3 for p in ports), 30, "blocks on every node")
-        assert {int(rpc(p, "net_peerCount"), 16) for p in ports} == {2}
+        wait_for(lambda: {int(rpc(p, "net_peerCount"), 16) for p in ports} == {2}, 30, "every node with two peers")
         children = _descendants(process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
