@@ -308,21 +308,22 @@ def _devnet_shards(args, spec, datadir: str, key, banner: str) -> int:
     except (SpecError, StoreError) as err:
         raise CommandError(str(err), EXIT_REFUSED) from None
     print(banner, flush=True)
-    child = ["--key", key.secret.hex(), *_child_args(argparse.Namespace(**{**vars(args), "key": None,
-                                                                            "test_fault": []}))]
+    child = ["--key", key.secret.hex(), *_child_args(args)]
     return run_sharded(shard_dirs(datadir), args.rpc_host, args.rpc_port, child, _rpc_limits(args).max_body)
 
 
 def _child_args(args) -> list[str]:
-    """The flags of `node run` that each shard's own process takes as they were given."""
-    out = ["--key", args.key] if args.key else []
+    """The flags of `node run` (or `devnet`, which has no --key or test faults) that each
+    shard's own process takes as they were given."""
+    key = getattr(args, "key", None)
+    out = ["--key", key] if key else []
     out += ["--workers", str(args.workers), "--worker-mode", args.worker_mode] + (["--quiet"] if args.quiet else [])
     for flag in [*_POOL_FLAGS, "--rpc-workers", "--rpc-timeout", "--rpc-batch-gas", "--rpc-max-batch",
                  "--rpc-max-requests"]:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             out += [flag, str(value)]
-    for fault in args.test_fault:
+    for fault in getattr(args, "test_fault", ()):
         out += ["--test-fault", fault]
     return out
 

@@ -7,6 +7,7 @@ development chain.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from chain.core.shards import ShardLayout
 
@@ -26,6 +27,7 @@ class ChainParams:
     cost_table_hash: str = ""
     block_period: float = 1.0
 
-    @property
+    @cached_property
     def shards(self) -> ShardLayout:
+        """The layout (made once: execution asks for it on every transaction)."""
         return ShardLayout(self.shard_count)
