@@ -27,6 +27,7 @@ import wasmtime
 
 from ewasm_runtime import engine as eng
 from ewasm_runtime.capi import address
+from metering.determinism import HOST_NAMESPACES
 
 MAGIC = b"EWASMCW1"
 _CHECKSUM = 32
@@ -160,7 +161,7 @@ class ModuleCache:
 
     def _link(self, code_hash: str, module: wasmtime.Module) -> CompiledCode:
         for imp in module.imports:
-            if imp.module != "ethereum":
+            if imp.module not in HOST_NAMESPACES:
                 raise InvalidCode(f"import {imp.module}.{imp.name} is outside the EEI")
         exports = {e.name: (i, e.type) for i, e in enumerate(module.exports)}
         main = exports.get("main")

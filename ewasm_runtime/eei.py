@@ -495,18 +495,23 @@ _VALTYPES = {I32: wasmtime.ValType.i32, I64: wasmtime.ValType.i64}
 _keepalive: list = []  # callbacks and types must outlive the linker
 
 
-def build_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
-    """A linker with all 33 EEI functions defined in module `ethereum`."""
+HostTable = dict[str, tuple[tuple[str, ...], tuple[str, ...], Callable]]
+
+
+def build_linker(engine: wasmtime.Engine, modules: dict[str, HostTable] | None = None) -> wasmtime.Linker:
+    """A linker with each module's host functions (by default the 33 of `ethereum`)."""
     linker = wasmtime.Linker(engine)
-    for name, (params, results, impl) in EEI.items():
-        ty = wasmtime.FuncType([_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results])
-        cb = _callback(impl)
-        _keepalive.append((cb, ty))
-        encoded = name.encode()
-        err = capi.linker_define_func_unchecked(
-            capi.address(linker.ptr()), b"ethereum", 8, encoded, len(encoded),
-            capi.address(ty.ptr()), ctypes.cast(cb, ctypes.c_void_p).value, None, None,
-        )
-        if err:
-            raise RuntimeError(f"cannot define ethereum.{name}: {capi.error_text(err)}")
+    for module, table in (modules or {"ethereum": EEI}).items():
+        encoded_module = module.encode()
+        for name, (params, results, impl) in table.items():
+            ty = wasmtime.FuncType([_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results])
+            cb = _callback(impl)
+            _keepalive.append((cb, ty))
+            encoded = name.encode()
+            err = capi.linker_define_func_unchecked(
+                capi.address(linker.ptr()), encoded_module, len(encoded_module), encoded, len(encoded),
+                capi.address(ty.ptr()), ctypes.cast(cb, ctypes.c_void_p).value, None, None,
+            )
+            if err:
+                raise RuntimeError(f"cannot define {module}.{name}: {capi.error_text(err)}")
     return linker

@@ -27,6 +27,11 @@ SELFDESTRUCT_REFUND = 24000
 LOG = 375
 LOG_TOPIC = 375
 LOG_DATA = 8
+# shard.sendReceipt: a value transfer (CALL + CALL_VALUE) plus log-priced payload bytes.
+# The receiver's side is free (its shard runs the delivery), so the sender pays here.
+SEND_RECEIPT = CALL + CALL_VALUE
+RECEIPT_PAYLOAD_BYTE = LOG_DATA
+MAX_RECEIPT_PAYLOAD = 4096  # bytes; a delivery carries its payload through two blocks
 
 TX = 21000
 TX_CREATE = 53000

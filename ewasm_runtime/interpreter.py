@@ -16,7 +16,7 @@ from ewasm_runtime.frame import (
     ARGS, EXT_GAS, EXT_MAIN, EXT_MEMORY, INST, NAME_LEN, NAME_PTR, TRAP, Frame, current, thread_pool,
 )
 from ewasm_runtime.journal import JournaledState
-from ewasm_runtime.message import Environment, Status
+from ewasm_runtime.message import Environment, IncomingReceipt, Status
 from ewasm_runtime.scope import ScopeViolation, in_scope
 
 SUCCESS, REVERT, OUT_OF_GAS, OUT_OF_RANGE, STACK_LIMIT, TRAP_, INVALID_CODE = (
@@ -46,11 +46,13 @@ class FrameResult:
 class TxContext:
     """What all frames of one transaction share: journal, block, store, runtime."""
 
-    __slots__ = ("runtime", "journal", "env", "origin", "gas_price", "scope", "store", "ctx", "pool", "metering")
+    __slots__ = ("runtime", "journal", "env", "origin", "gas_price", "scope", "incoming", "store", "ctx", "pool",
+                 "metering")
 
     def __init__(self, runtime, journal: JournaledState, env: Environment, origin: bytes,
-                 gas_price: int, scope):
+                 gas_price: int, scope, incoming: IncomingReceipt | None = None):
         self.runtime = runtime
+        self.incoming = incoming
         self.journal = journal
         self.env = env
         self.origin = origin

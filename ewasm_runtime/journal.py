@@ -3,12 +3,13 @@ journaled so that any call frame can be undone (`snapshot` / `revert`), and `com
 writes the surviving changes back in a deterministic order.
 
 Besides accounts and storage the journal carries what EVM semantics revert together
-with a frame: logs, the refund counter, self-destructed and touched accounts.
+with a frame: logs, cross-shard receipts sent, the refund counter, self-destructed and
+touched accounts.
 """
 
 from __future__ import annotations
 
-from ewasm_runtime.message import Log
+from ewasm_runtime.message import Log, SentReceipt
 from ewasm_runtime.state import ZERO32, StateView
 
 _MISSING = object()
@@ -17,7 +18,7 @@ _MISSING = object()
 class JournaledState:
     __slots__ = (
         "state", "_balance", "_nonce", "_code", "_storage", "_reads", "_wiped",
-        "_journal", "logs", "refund", "destroyed", "touched",
+        "_journal", "logs", "receipts", "refund", "destroyed", "touched",
     )
 
     def __init__(self, state: StateView):
@@ -30,17 +31,18 @@ class JournaledState:
         self._wiped: set[bytes] = set()  # accounts created here: backing storage is invisible
         self._journal: list[tuple] = []
         self.logs: list[Log] = []
+        self.receipts: list[SentReceipt] = []
         self.refund = 0
         self.destroyed: set[bytes] = set()
         self.touched: set[bytes] = set()
 
     # -- snapshots
-    def snapshot(self) -> tuple[int, int, int]:
-        return (len(self._journal), len(self.logs), self.refund)
+    def snapshot(self) -> tuple[int, int, int, int]:
+        return (len(self._journal), len(self.logs), self.refund, len(self.receipts))
 
-    def revert(self, snap: tuple[int, int, int]) -> None:
+    def revert(self, snap: tuple[int, int, int, int]) -> None:
         """Undo every change made since `snap` was taken."""
-        mark, nlogs, refund = snap
+        mark, nlogs, refund, nreceipts = snap
         journal = self._journal
         while len(journal) > mark:
             table, key, old = journal.pop()
@@ -54,6 +56,7 @@ class JournaledState:
             else:
                 table[key] = old
         del self.logs[nlogs:]
+        del self.receipts[nreceipts:]
         self.refund = refund
 
     def _set(self, table: dict, key, value) -> None:
@@ -140,6 +143,9 @@ class JournaledState:
     # -- logs and refunds
     def add_log(self, log: Log) -> None:
         self.logs.append(log)
+
+    def add_receipt(self, receipt: SentReceipt) -> None:
+        self.receipts.append(receipt)
 
     def add_refund(self, amount: int) -> None:
         self.refund += amount

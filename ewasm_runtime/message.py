@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 
 class Status(str, enum.Enum):
@@ -41,6 +41,34 @@ class Log:
         return Log, (self.address, self.topics, self.data)
 
 
+@dataclass(frozen=True, slots=True)
+class SentReceipt:
+    """Value (and a payload) a frame sent to another shard through `shard.sendReceipt`.
+
+    The VM only records it; the chain numbers it, commits it in the block header and
+    delivers it. `source` is the frame that sent it (no contract can speak for another);
+    `refund_to` is the account on this shard that gets the value back if it cannot land.
+    """
+
+    source: bytes
+    to: bytes
+    value: int
+    payload: bytes
+    refund_to: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingReceipt:
+    """The receipt a transaction delivers, as its top frame reads it (`shard.getReceipt*`)."""
+
+    id: bytes  # 14 bytes: source shard, block, index
+    source_shard: int
+    source: bytes
+    sender: bytes  # the account the receipt would refund
+    value: int
+    is_refund: bool = False
+
+
 @dataclass(slots=True)
 class Message:
     """A transaction as the VM sees it (signature and nonce are the chain's business).
@@ -58,6 +86,7 @@ class Message:
     gas_price: int = 0
     origin: bytes | None = None  # tx.origin; defaults to sender
     scope: tuple[bytes, ...] | None = None
+    incoming: IncomingReceipt | None = None  # the cross-shard receipt this message delivers
 
     def __post_init__(self) -> None:
         _check_address("sender", self.sender)
@@ -88,6 +117,10 @@ class Environment:
     difficulty: int = 0
     # Hashes of recent blocks by number; only the 256 before `number` are visible.
     block_hashes: Mapping[int, bytes] = field(default_factory=dict)
+    # The shard the block belongs to, and whether an address lives on it: None on a
+    # chain without shards, where `shard.sendReceipt` traps.
+    shard_id: int = 0
+    shard_holds: Callable[[bytes], bool] | None = None
 
     def __post_init__(self) -> None:
         _check_address("coinbase", self.coinbase)
@@ -110,7 +143,8 @@ class ExecutionResult:
     """The outcome of one transaction.
 
     `gas_used` is what the sender pays for (intrinsic gas included, refund deducted);
-    `gas_refund` is the refund that was applied. `logs` are empty unless SUCCESS.
+    `gas_refund` is the refund that was applied. `logs` and `receipts` are empty unless
+    SUCCESS.
     """
 
     status: Status
@@ -120,6 +154,7 @@ class ExecutionResult:
     logs: tuple[Log, ...] = ()
     created_address: bytes | None = None
     error: str = ""  # a short reason when status is not SUCCESS
+    receipts: tuple[SentReceipt, ...] = ()  # cross-shard receipts sent (empty unless SUCCESS)
 
     @property
     def success(self) -> bool:

@@ -24,7 +24,7 @@ import metering
 from ewasm_runtime import gas as G
 from ewasm_runtime.cache import CompiledCode, InvalidCode, ModuleCache
 from ewasm_runtime.capi import address as _address
-from ewasm_runtime.eei import build_linker
+from ewasm_runtime.eei import EEI, build_linker
 from ewasm_runtime.engine import MAX_CONCURRENT_TX, engine
 from ewasm_runtime.hashing import create_address
 from ewasm_runtime.interpreter import FrameResult, TxContext, process_call, process_create
@@ -32,6 +32,7 @@ from ewasm_runtime.journal import JournaledState
 from ewasm_runtime.message import Environment, ExecutionResult, InvalidTransaction, Message, Status
 from ewasm_runtime.precompiles import PrecompileRegistry
 from ewasm_runtime.scope import ScopeViolation
+from ewasm_runtime.shard_host import MODULE as SHARD_MODULE, SHARD_EEI
 from ewasm_runtime.state import StateView
 
 # Each nested call adds a few Python frames; 1024 levels need more than the default 1000.
@@ -47,11 +48,12 @@ for _token in range(MAX_CONCURRENT_TX):
 
 
 def shared_linker():
-    """The process-wide linker with the EEI (host functions find their frame per thread)."""
+    """The process-wide linker with the EEI and the `shard` module (host functions find
+    their frame per thread)."""
     global _linker
     with _linker_lock:
         if _linker is None:
-            _linker = build_linker(engine())
+            _linker = build_linker(engine(), {"ethereum": EEI, SHARD_MODULE: SHARD_EEI})
         return _linker
 
 
@@ -156,7 +158,8 @@ def execute(message: Message, state: StateView, env: Environment | None = None,
 
     token = _tx_slots.get()
     try:
-        tx = TxContext(runtime, journal, env, message.origin or sender, message.gas_price, message.scope)
+        tx = TxContext(runtime, journal, env, message.origin or sender, message.gas_price, message.scope,
+                       message.incoming)
         try:
             result = _run_message(tx, message, nonce, message.gas - intrinsic)
         finally:
@@ -175,7 +178,9 @@ def execute(message: Message, state: StateView, env: Environment | None = None,
     if reward:  # adding 0 changes nothing: an absent coinbase is still removed as touched-empty
         journal.add_balance(env.coinbase, reward)
     journal.touch(env.coinbase)
-    logs = tuple(journal.logs) if result.status is Status.SUCCESS else ()
+    success = result.status is Status.SUCCESS
+    logs = tuple(journal.logs) if success else ()
+    receipts = tuple(journal.receipts) if success else ()
     journal.commit()
     return ExecutionResult(
         status=result.status,
@@ -184,7 +189,8 @@ def execute(message: Message, state: StateView, env: Environment | None = None,
         output=result.output,
         logs=logs,
         created_address=result.created,
-        error=result.reason if result.status is not Status.SUCCESS else "",
+        error=result.reason if not success else "",
+        receipts=receipts,
     )
 
 

@@ -12,8 +12,9 @@ from metering import opcodes as op
 from metering.errors import Violation
 from metering.module import Code, ExternKind, FuncType, Module, Section
 
-HOST_NAMESPACES = ("ethereum",)
-DEV_NAMESPACES = ("ethereum", "debug")
+# `ethereum` is ewasm's EEI; `shard` the cross-shard receipts (ewasm_runtime/shard_host.py).
+HOST_NAMESPACES = ("ethereum", "shard")
+DEV_NAMESPACES = (*HOST_NAMESPACES, "debug")
 PROFILES = ("generic", "ewasm")
 
 
