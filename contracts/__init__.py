@@ -34,3 +34,12 @@ def load_system(name: str) -> bytes:
         known = ", ".join(sorted(p.name for p in SYSTEM_DIR.glob("*.wasm")))
         raise FileNotFoundError(f"no system contract {name!r} (known: {known})")
     return path.read_bytes()
+
+
+OUTBOX_ADDRESS = "0x000000000000000000000000000000000000ff03"  # chain.core.system.OUTBOX
+
+
+def outbox_accounts() -> dict[str, dict]:
+    """The spec's `accounts` entry that places the cross-shard outbox (outbox.wat) on
+    every shard of a sharded chain."""
+    return {OUTBOX_ADDRESS: {"balance": "0", "nonce": 1, "code": "0x" + load_system("outbox.wasm").hex()}}

@@ -33,9 +33,9 @@ BUILT_WITH_CLANG_MAJOR = 14
 
 # The committed examples: each source gives NAME.wasm (runtime) and
 # NAME.deploy.wasm (init module).
-EXAMPLE_SOURCES = ("counter.wat", "forwarder.wat", "spinner.wat", "token.c", "workloads.c")
+EXAMPLE_SOURCES = ("counter.wat", "forwarder.wat", "spinner.wat", "token.c", "workloads.c", "xtoken.c")
 # The system contracts genesis places at reserved addresses (chain/core/system.py).
-SYSTEM_SOURCES = ("permissions.wat", "validators.wat")
+SYSTEM_SOURCES = ("permissions.wat", "validators.wat", "outbox.wat")
 SYSTEM_DIR = CONTRACTS_DIR / "system"  # (contracts.SYSTEM_DIR)
 
 CLANG_HINT = "clang not found: install clang and lld (e.g. `apt-get install clang lld`) to build C contracts"

@@ -345,8 +345,12 @@ def cmd_devnet(args) -> int:
     from chain.state.store import StoreError
     key = _key(args.dev_key) if args.dev_key else PrivateKey.generate()
     datadir = args.datadir or tempfile.mkdtemp(prefix="ewasm-devnet-")
-    spec = parse_spec({**dev_spec(key.address, chain_id=args.chain_id, engine=args.engine,
-                                  block_period=args.block_period), "shards": {"count": args.shards}})
+    raw = {**dev_spec(key.address, chain_id=args.chain_id, engine=args.engine, block_period=args.block_period),
+           "shards": {"count": args.shards}}
+    if args.shards > 1:
+        from contracts import outbox_accounts
+        raw["accounts"].update(outbox_accounts())
+    spec = parse_spec(raw)
     banner = (f"devnet in {datadir}\ndev account {to_checksum_address(key.address)}"
               + (f" (funded on shard {spec.shards.shard_of(key.address)} of {args.shards})" if args.shards > 1 else "")
               + ("" if args.dev_key else f"\ndev key     0x{key.secret.hex()}  (generated; pass --dev-key to reuse)"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Mapping, Protocol
 
 
 class Status(str, enum.Enum):
@@ -51,10 +51,27 @@ class SentReceipt:
     """
 
     source: bytes
+    dest_shard: int
     to: bytes
     value: int
     payload: bytes
     refund_to: bytes
+
+
+class ShardRules(Protocol):
+    """What the VM asks of a sharded chain (the chain's `ShardView`)."""
+
+    shard_id: int
+
+    def holds(self, address: bytes) -> bool:
+        """Whether `address` exists on this shard."""
+
+    def shard_of(self, address: bytes) -> int:
+        """The shard `address` lives on; -1 for an address on every shard."""
+
+    def destination(self, to: bytes, requested: int) -> int | None:
+        """The shard a receipt for `to` goes to: `requested`, or with -1 the shard of
+        `to`; None when that is no shard, or not one where `to` exists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +134,9 @@ class Environment:
     difficulty: int = 0
     # Hashes of recent blocks by number; only the 256 before `number` are visible.
     block_hashes: Mapping[int, bytes] = field(default_factory=dict)
-    # The shard the block belongs to, and whether an address lives on it: None on a
-    # chain without shards, where `shard.sendReceipt` traps.
-    shard_id: int = 0
-    shard_holds: Callable[[bytes], bool] | None = None
+    # The rules of the shard the block belongs to: None on a chain without shards,
+    # where `shard.sendReceipt` traps and `shard.getShardId` answers 0.
+    shards: ShardRules | None = None
 
     def __post_init__(self) -> None:
         _check_address("coinbase", self.coinbase)

@@ -13,6 +13,7 @@ Signatures and conventions are those of the `ethereum` module (eei.py): values a
 
 from __future__ import annotations
 
+import ctypes
 from typing import Callable
 
 from ewasm_runtime import gas as G
@@ -24,35 +25,51 @@ MODULE = "shard"
 
 
 def sendReceipt(f, a):
-    """sendReceipt(toOffset, valueOffset, dataOffset, dataLength, refundToOffset) -> i32:
-    0 when sent, 1 when the frame's balance cannot cover the value."""
-    length = a[6] & U32
+    """sendReceipt(shard, toOffset, valueOffset, dataOffset, dataLength, refundToOffset) -> i32:
+    0 when sent, 1 when the frame's balance cannot cover the value.
+
+    `shard` -1 sends to the shard of `to`. An address that exists on every shard (a
+    system address, such as a contract placed on each shard) needs it named."""
+    length = a[8] & U32
     _charge(f, G.SEND_RECEIPT + G.RECEIPT_PAYLOAD_BYTE * length)
     _no_writes(f, "sendReceipt")
-    holds = f.tx.env.shard_holds
-    if holds is None:
+    shards = f.tx.env.shards
+    if shards is None:
         raise HostTrap("this chain has no shards")
     if length > G.MAX_RECEIPT_PAYLOAD:
         raise HostTrap(f"a payload of {length} bytes is above the limit of {G.MAX_RECEIPT_PAYLOAD}")
-    to = _read(f, a[0] & U32, 20)
-    value = int.from_bytes(_read(f, a[2] & U32, 16), "little")
-    payload = _read(f, a[4] & U32, length)
-    refund_to = _read(f, a[8] & U32, 20)
-    if not holds(refund_to):
-        raise HostTrap(f"the refund address 0x{refund_to.hex()} is not on shard {f.tx.env.shard_id}")
+    requested = int(ctypes.c_int32(a[0] & U32).value)
+    to = _read(f, a[2] & U32, 20)
+    value = int.from_bytes(_read(f, a[4] & U32, 16), "little")
+    payload = _read(f, a[6] & U32, length)
+    refund_to = _read(f, a[10] & U32, 20)
+    dest = shards.destination(to, requested)
+    if dest is None:
+        raise HostTrap(f"no receipt for 0x{to.hex()} can go to shard {requested}")
+    if not shards.holds(refund_to):
+        raise HostTrap(f"the refund address 0x{refund_to.hex()} is not on shard {shards.shard_id}")
     journal = f.tx.journal
     balance = journal.get_balance(f.address)
     if balance < value:
         a[0] = 1
         return
     journal.set_balance(f.address, balance - value)
-    journal.add_receipt(SentReceipt(f.address, to, value, payload, refund_to))
+    journal.add_receipt(SentReceipt(f.address, dest, to, value, payload, refund_to))
     a[0] = 0
 
 
 def getShardId(f, a):
     _charge(f, G.BASE)
-    a[0] = f.tx.env.shard_id
+    shards = f.tx.env.shards
+    a[0] = 0 if shards is None else shards.shard_id
+
+
+def getShardOf(f, a):
+    """getShardOf(addressOffset) -> i32: the shard an address lives on (-1: on all)."""
+    _charge(f, G.BASE)
+    address = _read(f, a[0] & U32, 20)
+    shards = f.tx.env.shards
+    a[0] = 0 if shards is None else shards.shard_of(address)
 
 
 def _incoming(f: Frame) -> IncomingReceipt | None:
@@ -99,8 +116,9 @@ def isReceiptRefund(f, a):
 
 
 SHARD_EEI: dict[str, tuple[tuple[str, ...], tuple[str, ...], Callable]] = {
-    "sendReceipt": ((I32, I32, I32, I32, I32), (I32,), sendReceipt),
+    "sendReceipt": ((I32, I32, I32, I32, I32, I32), (I32,), sendReceipt),
     "getShardId": ((), (I32,), getShardId),
+    "getShardOf": ((I32,), (I32,), getShardOf),
     "getReceiptSourceShard": ((), (I32,), getReceiptSourceShard),
     "getReceiptSource": ((I32,), (), getReceiptSource),
     "getReceiptSender": ((I32,), (), getReceiptSender),

@@ -88,6 +88,10 @@ class ConsensusEngine(ABC):
         self._wake.set()
         return tx.hash
 
+    def wake(self) -> None:
+        """Work other than a transaction arrived (a cross-shard receipt to deliver)."""
+        self._wake.set()
+
     def send_message(self, peer: bytes, message: bytes) -> None:
         """Deliver a consensus message to one peer. A single node has none."""
         raise ConsensusError(f"unknown peer 0x{peer.hex()}: this engine runs a single node")

@@ -1,8 +1,8 @@
 """Block headers and blocks.
 
 The header carries what a multi-node, sharded chain needs: the shard id, the root of the
-cross-shard receipts this block emits, the hash of the validator set that produced it and
-the consensus seal. The block hash covers every field except the seal, so that seals
+cross-shard receipts this block emits and of those it delivers, the hash of the
+validator set that produced it and the consensus seal. The block hash covers every field except the seal, so that seals
 (one proposer signature for PoA, commit seals for PBFT) sign the hash itself.
 """
 
@@ -25,7 +25,7 @@ class InvalidBlock(ValueError):
 _hash32 = Binary.fixed_length(32)
 _address = Binary.fixed_length(20)
 _UNSEALED_FIELDS = [big_endian_int, big_endian_int, _hash32, big_endian_int, _address, _hash32, _hash32,
-                    _hash32, _hash32, _hash32, big_endian_int, big_endian_int, binary]
+                    _hash32, _hash32, _hash32, _hash32, big_endian_int, big_endian_int, binary]
 _UNSEALED = rlp.sedes.List(_UNSEALED_FIELDS)
 _HEADER = rlp.sedes.List([*_UNSEALED_FIELDS, binary])
 
@@ -43,6 +43,7 @@ class Header:
     transactions_root: bytes
     receipts_root: bytes
     outgoing_receipts_root: bytes
+    deliveries_root: bytes  # the cross-shard receipts this block consumes, with their proofs
     validator_set_hash: bytes
     gas_limit: int
     gas_used: int
@@ -51,7 +52,7 @@ class Header:
 
     def _unsealed_fields(self) -> list:
         return [self.shard_id, self.number, self.parent_hash, self.timestamp, self.proposer, self.state_root,
-                self.transactions_root, self.receipts_root, self.outgoing_receipts_root,
+                self.transactions_root, self.receipts_root, self.outgoing_receipts_root, self.deliveries_root,
                 self.validator_set_hash, self.gas_limit, self.gas_used, self.extra_data]
 
     @cached_property
@@ -76,10 +77,13 @@ class Header:
 
 @dataclass(frozen=True)
 class Block:
-    """A header and its transactions (raw signed envelopes, in execution order)."""
+    """A header, its transactions (raw signed envelopes, in execution order) and the
+    cross-shard receipts it delivers (encoded `cross_shard.Delivery`s, applied after the
+    transactions, in order)."""
 
     header: Header
     transactions: tuple[bytes, ...] = field(default=())
+    deliveries: tuple[bytes, ...] = field(default=())
 
     @property
     def hash(self) -> bytes:
@@ -90,8 +94,8 @@ class Block:
         return self.header.number
 
     def encode(self) -> bytes:
-        """RLP [header, [raw transactions]], as blocks travel between nodes."""
-        return rlp.encode([self.header.encode(), list(self.transactions)])
+        """RLP [header, [raw transactions], [deliveries]], as blocks travel between nodes."""
+        return rlp.encode([self.header.encode(), list(self.transactions), list(self.deliveries)])
 
     @classmethod
     def decode(cls, data: bytes) -> "Block":
@@ -100,10 +104,10 @@ class Block:
             items = rlp.decode(data, strict=True)
         except rlp.DecodingError as err:
             raise InvalidBlock(f"malformed block: {err}") from None
-        if not (isinstance(items, list) and len(items) == 2 and isinstance(items[0], bytes)
-                and isinstance(items[1], list) and all(isinstance(raw, bytes) for raw in items[1])):
-            raise InvalidBlock("malformed block: expected the RLP list [header, [transactions]]")
-        return cls(Header.decode(items[0]), tuple(items[1]))
+        if not (isinstance(items, list) and len(items) == 3 and isinstance(items[0], bytes)
+                and all(isinstance(part, list) and all(isinstance(raw, bytes) for raw in part) for part in items[1:])):
+            raise InvalidBlock("malformed block: expected the RLP list [header, [transactions], [deliveries]]")
+        return cls(Header.decode(items[0]), tuple(items[1]), tuple(items[2]))
 
 
 def transactions_root(tx_hashes: list[bytes]) -> bytes:
@@ -116,8 +120,8 @@ def genesis_header(*, shard_id: int, state_root: bytes, timestamp: int, gas_limi
     """Block 0: no parent, no transactions."""
     return Header(shard_id=shard_id, number=0, parent_hash=EMPTY, timestamp=timestamp, proposer=bytes(20),
                   state_root=state_root, transactions_root=EMPTY, receipts_root=EMPTY,
-                  outgoing_receipts_root=EMPTY, validator_set_hash=validator_set_hash, gas_limit=gas_limit,
-                  gas_used=0, extra_data=extra_data)
+                  outgoing_receipts_root=EMPTY, deliveries_root=EMPTY, validator_set_hash=validator_set_hash,
+                  gas_limit=gas_limit, gas_used=0, extra_data=extra_data)
 
 
 def validator_set_hash(validators: list[bytes]) -> bytes:

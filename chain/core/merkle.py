@@ -50,6 +50,19 @@ def list_proof(items: list[bytes], index: int) -> list[bytes]:
     return proof
 
 
+def list_proofs(items: list[bytes]) -> list[list[bytes]]:
+    """Every item's `list_proof`, from one pass over the tree (a block proves all its
+    outgoing receipts at once; `list_proof` per item would hash the tree each time)."""
+    level = [tree_hash(LEAF + item) for item in items]
+    levels = []
+    while len(level) > 1:
+        if len(level) % 2:
+            level.append(EMPTY)
+        levels.append(level)
+        level = [tree_hash(INNER + level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return [[lvl[(index >> depth) ^ 1] for depth, lvl in enumerate(levels)] for index in range(len(items))]
+
+
 def verify_list_proof(root: bytes, item: bytes, index: int, proof: list[bytes]) -> bool:
     """Whether `item` is at `index` of the list whose root is `root`, by `list_proof`'s path."""
     if index < 0 or index >> len(proof):

@@ -61,9 +61,33 @@ class ShardLayout:
         own = tuple(bytes((b,)) for b in self.first_bytes(shard))
         return own if 0 in self.first_bytes(shard) else own + _SYSTEM_PREFIXES
 
+    def view(self, shard: int) -> "ShardView":
+        return ShardView(self, shard)
+
     def execution_scope(self, scope: tuple[bytes, ...], shard: int) -> tuple[bytes, ...] | None:
         """The scope the VM enforces for a transaction of `shard`: None (anything) for an
         undeclared scope on an unsharded chain, the whole shard on a sharded one."""
         if scope != (b"",):
             return scope
         return None if self.count == 1 else self.home_scope(shard)
+
+
+@dataclass(frozen=True)
+class ShardView:
+    """One shard's rules as the VM asks for them (ewasm_runtime's ShardRules)."""
+
+    layout: ShardLayout
+    shard_id: int
+
+    def holds(self, address: bytes) -> bool:
+        return self.layout.holds(self.shard_id, address)
+
+    def shard_of(self, address: bytes) -> int:
+        return -1 if is_system(address) and self.layout.count > 1 else self.layout.shard_of(address)
+
+    def destination(self, to: bytes, requested: int) -> int | None:
+        """Where a receipt for `to` goes: `requested` (-1: the shard of `to`), which must
+        be a shard `to` exists on; a system address exists on all, so it needs one named."""
+        if requested == -1:
+            return None if is_system(to) and self.layout.count > 1 else self.layout.shard_of(to)
+        return requested if 0 <= requested < self.layout.count and self.layout.holds(requested, to) else None

@@ -6,6 +6,11 @@ allowNode(address) and removeNode(address) for its admins, isAllowed(address) fo
 Its storage: 0x01 || 11 zero bytes || node = 1 for an allowed node, 0x02 || 11 zero
 bytes || admin = 1 for an admin.
 
+0x…ff03 is the cross-shard outbox (contracts/system/outbox.wat): a transaction sending it
+value with a 20-byte destination as calldata moves the value to that address's shard.
+Its storage holds the receipts this shard has consumed (chain/core/cross_shard.py,
+consumed_slot); deliveries run with it as their caller.
+
 0x…ff02 holds the validator list and the votes on it (contracts/system/validators.wat):
 proposeValidator(address, bool add) for its validators, getValidators() for anyone. The
 chain reads the list straight from its storage: 0x03 || 31 zero bytes = n, and
@@ -44,6 +49,7 @@ def permissions_storage(admins, nodes) -> dict[bytes, bytes]:
 
 
 VALIDATORS = bytes(18) + b"\xff\x02"
+OUTBOX = bytes(18) + b"\xff\x03"
 
 PROPOSE_VALIDATOR = bytes.fromhex("52b341fb")  # keccak256("proposeValidator(address,bool)")[:4]
 GET_VALIDATORS = bytes.fromhex("b7ab4db5")  # keccak256("getValidators()")[:4]

@@ -4,7 +4,9 @@ A block runs in block order against the committed state (a lmdb snapshot). Each
 transaction is checked against the state it meets (nonce, balance); one that fails is
 left out of the block with the reason. Fees go to a pot during the block and to the
 proposer after the last transaction (see state.FEE_POT), so fee payment never makes two
-transactions conflict. `run_share` runs part of a block on its own state overlay: the
+transactions conflict. The cross-shard receipts the transactions send are numbered in
+block order too (`finish_block`); the receipts the block delivers run after all of this
+(deliveries.py). `run_share` runs part of a block on its own state overlay: the
 parallel executor (parallel.py) builds a block from such shares.
 """
 
@@ -13,14 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import ewasm_runtime
+from chain.core.cross_shard import CrossShardReceipt
 from chain.core.params import ChainParams
 from chain.core.receipts import STATUS_FAILURE, STATUS_SUCCESS, Log, Receipt
+from chain.core.shards import ShardLayout
 from chain.state.account import Account, StateReader
 from chain.state.overlay import FEE_POT, BlockState, StateChanges
 from chain.tx.errors import InvalidTransaction
 from chain.tx.transaction import Transaction
 from chain.tx.validation import validate_against_state
-from ewasm_runtime import Environment, Message, Status
+from ewasm_runtime import Environment, Message, SentReceipt, Status
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,13 @@ class BlockContext:
     proposer: bytes
     gas_limit: int
     block_hashes: dict[int, bytes] = field(default_factory=dict)
+    shard_id: int = 0
+    shards: ShardLayout = ShardLayout()
 
     def environment(self) -> Environment:
         return Environment(coinbase=FEE_POT, number=self.number, timestamp=self.timestamp,
-                           gas_limit=self.gas_limit, block_hashes=self.block_hashes)
+                           gas_limit=self.gas_limit, block_hashes=self.block_hashes,
+                           shards=self.shards.view(self.shard_id) if self.shards.count > 1 else None)
 
 
 @dataclass
@@ -50,11 +57,14 @@ class Outcome:
     output: bytes
     error: str
     fee: int
+    sent: tuple[SentReceipt, ...] = ()  # cross-shard receipts, in the order sent
 
 
 @dataclass
 class BlockExecution:
-    """A block's execution: included transactions with receipts, exclusions, state writes."""
+    """A block's execution: included transactions with receipts, exclusions, state
+    writes, and the cross-shard receipts it sends (`outgoing`, each with the hash of the
+    transaction or the id of the delivery that sent it in `origins`) and delivers."""
 
     included: list[Transaction]
     receipts: list[Receipt]
@@ -62,6 +72,10 @@ class BlockExecution:
     changes: StateChanges
     gas_used: int
     fees: int
+    outgoing: list[CrossShardReceipt] = field(default_factory=list)
+    origins: list[bytes] = field(default_factory=list)
+    deliveries: list = field(default_factory=list)  # deliveries.DeliveryOutcome, in block order
+    refused_deliveries: list = field(default_factory=list)  # (Delivery, reason) left out
 
 
 def apply_transaction(state: BlockState, tx: Transaction, env: Environment, params: ChainParams,
@@ -82,7 +96,7 @@ def apply_transaction(state: BlockState, tx: Transaction, env: Environment, para
                    gas_used=result.gas_used, logs=logs, contract_address=result.created_address or b"",
                    output=result.output, error="" if result.status is Status.SUCCESS else
                    (result.status.value + (f": {result.error}" if result.error else "")),
-                   fee=state.fees - fees_before)
+                   fee=state.fees - fees_before, sent=result.receipts)
 
 
 def _run_in_order(state: BlockState, txs: list[tuple[int, Transaction]], env: Environment,
@@ -115,12 +129,25 @@ def finish_block(base: StateReader, txs: list[Transaction], outcomes: list[Outco
             account = Account()
         changes.accounts[proposer] = Account(account.nonce, account.balance + fees, account.code_hash)
     receipts, cumulative = [], 0
+    execution = BlockExecution(included=[txs[o.index] for o in outcomes], receipts=receipts,
+                               excluded=[(txs[i], err) for i, err in excluded], changes=changes,
+                               gas_used=0, fees=fees)
     for o in outcomes:
         cumulative += o.gas_used
         receipts.append(Receipt(o.status, o.gas_used, cumulative, o.logs, o.contract_address, o.output, o.error, o.fee))
-    return BlockExecution(included=[txs[o.index] for o in outcomes], receipts=receipts,
-                          excluded=[(txs[i], err) for i, err in excluded], changes=changes,
-                          gas_used=cumulative, fees=fees)
+        for sent in o.sent:
+            add_outgoing(execution, sent, context, txs[o.index].hash)
+    execution.gas_used = cumulative
+    return execution
+
+
+def add_outgoing(execution: BlockExecution, sent: SentReceipt, context: BlockContext, origin: bytes) -> None:
+    """Number a receipt the block sends: the next index of its outgoing list."""
+    execution.outgoing.append(CrossShardReceipt(
+        source_shard=context.shard_id, block=context.number, index=len(execution.outgoing),
+        dest_shard=sent.dest_shard, source=sent.source, to=sent.to, value=sent.value,
+        payload=sent.payload, refund_to=sent.refund_to))
+    execution.origins.append(origin)
 
 
 def execute_serial(base: StateReader, txs: list[Transaction], context: BlockContext,

@@ -17,18 +17,22 @@ from typing import Callable
 
 import ewasm_runtime
 from chain.core.blocks import Block, Header, InvalidBlock, validator_set_hash
-from chain.core.merkle import EMPTY
+from chain.core.cross_shard import CrossShardReceipt, Delivery, consumed_slot, prove_all, read_consumed
 from chain.core.params import ChainParams
 from chain.core.spec import ChainSpec, SpecError, parse_spec
+from chain.core.system import OUTBOX
+from chain.execution.deliveries import apply_deliveries
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockContext, BlockExecution, execute_serial
 from chain.ledger.genesis import SHARD_KEY, SPEC_KEY, has_validator_contract, make_genesis
+from chain.ledger.receipt_sources import FinalSources, SourceHeader
 from chain.ledger.state_transition import (
     KnownTransactions,
     SealRules,
     check_execution,
     check_outcome,
     decode_body,
+    decode_deliveries,
     execution_roots,
     validate_header,
 )
@@ -71,6 +75,7 @@ class Blockchain:
         self.lock = threading.RLock()
         self.executor = executor
         self.keep_undo = False  # set by engines whose blocks can be reverted until final
+        self.sources: FinalSources | None = None  # the other shards' final headers (a sharded node sets it)
         self._pending: Candidate | None = None  # a proposal executed on the head, held while it is voted on
         self._head = store.header(store.head_number())
         self._finalized = store.finalized_number()
@@ -135,6 +140,33 @@ class Blockchain:
     def snapshot(self) -> Snapshot:
         return self.store.snapshot()
 
+    def final_header(self, shard: int, number: int) -> SourceHeader | None:
+        """A final block of `shard` (this one's from the store, the others' from
+        `sources`): what deliveries are checked against (receipt_sources.py)."""
+        if shard != self.params.shard_id:
+            return self.sources.final_header(shard, number) if self.sources is not None else None
+        header = self.store.header(number) if number <= self.finalized else None
+        return None if header is None else SourceHeader(shard, number, header.hash, header.outgoing_receipts_root)
+
+    def outgoing_deliveries(self, number: int, dest_shard: int | None = None) -> list[Delivery]:
+        """Block `number`'s outgoing receipts (those for `dest_shard`, if given), each with
+        its proof against the block's header, ready to deliver."""
+        header = self.store.header(number)
+        if header is None:
+            return []
+        encoded = [raw for _, raw in self.store.outgoing(number)]
+        receipts = [CrossShardReceipt.decode(raw) for raw in encoded]
+        wanted = [r for r in receipts if dest_shard is None or r.dest_shard == dest_shard]
+        if not wanted:
+            return []
+        proofs = prove_all(encoded)
+        return [Delivery(receipt, header.hash, tuple(proofs[receipt.index])) for receipt in wanted]
+
+    def consumed(self, receipt_id: bytes) -> tuple[str, int] | None:
+        """(outcome, block) of a receipt this shard consumed, or None."""
+        with self.snapshot() as snapshot:
+            return read_consumed(snapshot.get_storage(OUTBOX, consumed_slot(receipt_id)))
+
     def validators_at(self, height: int) -> tuple[bytes, ...]:
         """The validators of block `height` (at most one epoch past the head)."""
         return self.validator_sets.at(height)
@@ -144,7 +176,8 @@ class Blockchain:
         head, hashes = self._head, self._recent_hashes  # one block's pair: both swap together
         timestamp = max(int(time.time()) if timestamp is None else timestamp, head.timestamp)
         return BlockContext(number=head.number + 1, timestamp=timestamp, proposer=proposer,
-                            gas_limit=self.params.block_gas_limit, block_hashes=hashes)
+                            gas_limit=self.params.block_gas_limit, block_hashes=hashes,
+                            shard_id=self.params.shard_id, shards=self.params.shards)
 
     def _load_recent_hashes(self, head: Header) -> dict[int, bytes]:
         """The hashes of the 256 blocks up to `head`, which the next block may ask for."""
@@ -165,34 +198,38 @@ class Blockchain:
 
     def build(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None, seal=None,
               validators: list[bytes] | None = None, extra_data: bytes = b"",
-              timings: dict[str, float] | None = None) -> Candidate:
-        """Execute `txs` on the head and make the block: the caller holds `lock` and then
-        commits or discards the candidate.
+              timings: dict[str, float] | None = None, deliveries: list[Delivery] = ()) -> Candidate:
+        """Execute `txs`, then `deliveries` (checked against their source headers by the
+        caller), on the head and make the block: the caller holds `lock` and then commits
+        or discards the candidate.
 
-        `seal(header) -> bytes` signs the header (PoA); transactions that turn out invalid
-        against the state are left out and listed in the execution's `excluded`.
-        `timings`, when given, accumulates seconds per stage (execute, commitment).
+        `seal(header) -> bytes` signs the header (PoA); transactions and deliveries that
+        turn out invalid against the state are left out and listed in the execution's
+        `excluded` and `refused_deliveries`. `timings`, when given, accumulates seconds
+        per stage (execute, commitment).
         """
         clock = time.perf_counter
         self._drop_pending()
         context = self.context(proposer, timestamp)
         t0 = clock()
-        execution = self._execute_on_head(txs, context)
+        execution = self._execute_on_head(txs, context, list(deliveries))
         t1 = clock()
         undo = TreeUndo(root=self.tree.root)
         state_root = self.tree.update(execution.changes.commitment_updates(), undo)
-        tx_root, receipts_root = execution_roots(execution)
+        tx_root, receipts_root, sent_root, delivered_root = execution_roots(execution)
         header = Header(shard_id=self.params.shard_id, number=context.number, parent_hash=self._head.hash,
                         timestamp=context.timestamp, proposer=proposer, state_root=state_root,
-                        transactions_root=tx_root, receipts_root=receipts_root, outgoing_receipts_root=EMPTY,
-                        validator_set_hash=validator_set_hash(validators or []),
+                        transactions_root=tx_root, receipts_root=receipts_root, outgoing_receipts_root=sent_root,
+                        deliveries_root=delivered_root, validator_set_hash=validator_set_hash(validators or []),
                         gas_limit=self.params.block_gas_limit, gas_used=execution.gas_used, extra_data=extra_data)
         if seal is not None:
             header = header.with_seal(seal(header))
         if timings is not None:
             for stage, seconds in (("execute", t1 - t0), ("commitment", clock() - t1)):
                 timings[stage] = timings.get(stage, 0.0) + seconds
-        return Candidate(Block(header, tuple(tx.raw for tx in execution.included)), execution, undo)
+        block = Block(header, tuple(tx.raw for tx in execution.included),
+                      tuple(done.delivery.encode() for done in execution.deliveries))
+        return Candidate(block, execution, undo)
 
     def import_block(self, block: Block, rules: SealRules, *, now: float | None = None,
                      known: KnownTransactions | None = None) -> BlockExecution:
@@ -251,9 +288,11 @@ class Blockchain:
         validate_header(header, parent, self.params, time.time() if now is None else now)
         rules.verify_header(header, parent)
         txs = decode_body(block, self.params, known)
+        deliveries = decode_deliveries(block, self.params, self)
         context = BlockContext(number=header.number, timestamp=header.timestamp, proposer=header.proposer,
-                               gas_limit=header.gas_limit, block_hashes=self._recent_hashes)
-        execution = self._execute_on_head(txs, context)
+                               gas_limit=header.gas_limit, block_hashes=self._recent_hashes,
+                               shard_id=self.params.shard_id, shards=self.params.shards)
+        execution = self._execute_on_head(txs, context, deliveries)
         check_execution(block, execution)
         undo = TreeUndo(root=self.tree.root)
         state_root = self.tree.update(execution.changes.commitment_updates(), undo)
@@ -276,7 +315,9 @@ class Blockchain:
         next_set = self._next_validator_set(header.number, execution)
         try:
             self.store.commit_block(candidate.block, [tx.hash for tx in execution.included], execution.receipts,
-                                    execution.changes, keep_undo=self.keep_undo, validator_set=next_set)
+                                    execution.changes, keep_undo=self.keep_undo, validator_set=next_set,
+                                    outgoing=[(origin, receipt.encode())
+                                              for origin, receipt in zip(execution.origins, execution.outgoing)])
         except BaseException:
             # Keep memory and disk in step: rebuild the tree from what is committed.
             with self.snapshot() as snapshot:
@@ -341,19 +382,23 @@ class Blockchain:
 
     def build_block(self, txs: list[Transaction], proposer: bytes, *, timestamp: int | None = None, seal=None,
                     validators: list[bytes] | None = None, extra_data: bytes = b"",
-                    timings: dict[str, float] | None = None) -> tuple[Block, BlockExecution]:
+                    timings: dict[str, float] | None = None,
+                    deliveries: list[Delivery] = ()) -> tuple[Block, BlockExecution]:
         """Build a block on the head and commit it at once (one node's production)."""
         with self.lock:
             candidate = self.build(txs, proposer, timestamp=timestamp, seal=seal, validators=validators,
-                                   extra_data=extra_data, timings=timings)
+                                   extra_data=extra_data, timings=timings, deliveries=deliveries)
             self.commit(candidate, timings)
             return candidate.block, candidate.execution
 
-    def _execute_on_head(self, txs: list[Transaction], context: BlockContext) -> BlockExecution:
+    def _execute_on_head(self, txs: list[Transaction], context: BlockContext,
+                         deliveries: list[Delivery] = ()) -> BlockExecution:
         with self.snapshot() as snapshot:
             if snapshot.number != self._head.number:
                 raise StoreError("the store moved under the chain")
-            return self.execute(snapshot, txs, context)
+            execution = self.execute(snapshot, txs, context)
+            apply_deliveries(snapshot, execution, list(deliveries), context, self.params)
+            return execution
 
     # -- calls and proofs ---------------------------------------------------------
     def call(self, *, sender: bytes, to: bytes | None, data: bytes, value: int = 0,

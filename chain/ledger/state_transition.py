@@ -6,14 +6,17 @@ Shaped like execution-specs' `state_transition`, in three steps:
    before the parent's, and no further ahead of this node's clock than MAX_FUTURE_DRIFT),
    gas limit, gas used and extra data; then the engine's part, the proposer, the seal
    and the validator set (`SealRules`);
-2. apply the body: decode every transaction, check what needs no state, and execute the
-   block. A transaction the node already holds decoded and checked (its pool's, found
-   by the hash of its raw bytes) is taken as it is: the checks need only the raw bytes,
-   so their answer is the same, and signature recovery is most of an import's cost.
-   Each transaction must be valid where it stands: a block carrying one that the state
-   refuses is invalid (its builder would have left it out);
+2. apply the body: decode every transaction, check what needs no state; decode every
+   delivery and check its receipt against the final source header it names
+   (receipt_sources.py); execute the block, deliveries last. A transaction the node
+   already holds decoded and checked (its pool's, found by the hash of its raw bytes)
+   is taken as it is: the checks need only the raw bytes, so their answer is the same,
+   and signature recovery is most of an import's cost.
+   Each transaction and delivery must be valid where it stands: a block carrying one
+   that the state refuses (a receipt consumed before, say) is invalid, since its
+   builder would have left it out;
 3. compare the outcome with what the header claims: gas used, state root, transactions
-   root, receipts root and outgoing receipts root.
+   root, receipts root, outgoing receipts root and deliveries root.
 
 Only a block that passes all three is committed (ledger/blockchain.py). Any failure is an
 InvalidBlock that names the check and the values, and leaves the chain as it was.
@@ -24,10 +27,12 @@ from __future__ import annotations
 from typing import Callable, Protocol
 
 from chain.core.blocks import Block, Header, InvalidBlock, transactions_root
+from chain.core.cross_shard import Delivery, MalformedReceipt, outgoing_root
 from chain.core.hashing import keccak256
-from chain.core.merkle import EMPTY, list_root
+from chain.core.merkle import list_root
 from chain.core.params import ChainParams
 from chain.execution.serial import BlockExecution
+from chain.ledger.receipt_sources import FinalSources, InvalidDelivery, check_delivery
 from chain.tx.codec import decode_transaction
 from chain.tx.errors import InvalidTransaction
 from chain.tx.transaction import Transaction
@@ -93,29 +98,50 @@ def decode_body(block: Block, params: ChainParams, known: KnownTransactions | No
     return txs
 
 
+def decode_deliveries(block: Block, params: ChainParams, sources: FinalSources | None) -> list[Delivery]:
+    """Step 2's deliveries: each well-formed, for this shard, and proven by a final
+    block of its source shard."""
+    deliveries = []
+    for index, raw in enumerate(block.deliveries):
+        try:
+            delivery = Delivery.decode(raw)
+            check_delivery(delivery, params, sources)
+        except (MalformedReceipt, InvalidDelivery) as err:
+            raise InvalidBlock(f"block {block.number}: delivery {index} is invalid: {err}") from None
+        deliveries.append(delivery)
+    return deliveries
+
+
 def check_execution(block: Block, execution: BlockExecution) -> None:
-    """Step 2's second half: every transaction ran, none was refused by the state."""
+    """Step 2's second half: every transaction and delivery ran, none was refused by the state."""
     if execution.excluded:
         tx, err = execution.excluded[0]
         index = next(i for i, raw in enumerate(block.transactions) if raw == tx.raw)
         raise InvalidBlock(f"block {block.number}: transaction {index} (0x{tx.hash.hex()}) is invalid where it "
                            f"stands: {err.reason}: {err}")
+    if execution.refused_deliveries:
+        delivery, reason = execution.refused_deliveries[0]
+        index = next((i for i, raw in enumerate(block.deliveries) if raw == delivery.encode()), "?")
+        raise InvalidBlock(f"block {block.number}: delivery {index} is invalid where it stands: {reason}")
 
 
-def execution_roots(execution: BlockExecution) -> tuple[bytes, bytes]:
-    """(transactions root, receipts root) of an executed block."""
+def execution_roots(execution: BlockExecution) -> tuple[bytes, bytes, bytes, bytes]:
+    """(transactions, receipts, outgoing receipts, deliveries) roots of an executed block."""
     return (transactions_root([tx.hash for tx in execution.included]),
-            list_root([receipt.encode() for receipt in execution.receipts]))
+            list_root([receipt.encode() for receipt in execution.receipts]),
+            outgoing_root(execution.outgoing),
+            list_root([done.delivery.encode() for done in execution.deliveries]))
 
 
 def check_outcome(header: Header, execution: BlockExecution, state_root: bytes) -> None:
     """Step 3: what execution produced is what the header claims."""
-    tx_root, receipts_root = execution_roots(execution)
+    tx_root, receipts_root, sent_root, delivered_root = execution_roots(execution)
     for name, claimed, actual in (("gas used", header.gas_used, execution.gas_used),
                                   ("state root", header.state_root, state_root),
                                   ("transactions root", header.transactions_root, tx_root),
                                   ("receipts root", header.receipts_root, receipts_root),
-                                  ("outgoing receipts root", header.outgoing_receipts_root, EMPTY)):
+                                  ("outgoing receipts root", header.outgoing_receipts_root, sent_root),
+                                  ("deliveries root", header.deliveries_root, delivered_root)):
         if claimed != actual:
             shown = (lambda v: f"0x{v.hex()}") if isinstance(claimed, bytes) else str
             raise InvalidBlock(f"block {header.number}: the header's {name} is {shown(claimed)}, executing the "

@@ -4,6 +4,7 @@ on a network, its peers (network.py)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -17,22 +18,27 @@ from chain.consensus.pbft.messages import Kind
 from chain.consensus.pbft.rules import ProposalRules
 from chain.consensus.poa.engine import PoaEngine
 from chain.core.blocks import Block, Header, InvalidBlock
+from chain.core.cross_shard import Delivery
 from chain.core.system import PERMISSIONS, VALIDATORS, ValidatorVoteError, propose_validator_call
+from chain.execution.deliveries import MAX_DELIVERIES
 from chain.execution.parallel import ParallelExecutor
 from chain.execution.serial import BlockExecution
 from chain.ledger.blockchain import Blockchain
+from chain.ledger.receipt_sources import InvalidDelivery, check_delivery
 from chain.net.faults import LossyLinks
 from chain.net.peers import PeerInfo
 from chain.node.admission import AdmissionGate
 from chain.node.block_budget import BlockBudget
 from chain.node.config import NodeConfig
 from chain.node.network import NetworkService
+from chain.node.relay import URL_FILE, ReceiptRelay, ShardUnavailable, sibling_links
 from chain.rpc.lanes import LaneLimits
 from chain.rpc.methods import EXECUTION, RpcMethods
 from chain.rpc.server import RpcLimits, RpcServer
 from chain.tx.codec import decode_transaction
 from chain.tx.signing import sign_scoped_transaction
 from chain.tx.transaction import Transaction
+from chain.txpool.inbox import ReceiptInbox
 from chain.txpool.policy import PoolLimits
 from chain.txpool.pool import TransactionPool
 
@@ -90,6 +96,13 @@ class Node:
             self.engine = InstantEngine(self)
             self.proposer = config.key.address if config.key else bytes(20)
         self.budget = BlockBudget(self.engine.block_budget())
+        self.inbox = ReceiptInbox()
+        self.relay: ReceiptRelay | None = None
+        shards = self.chain.params.shards
+        if shards.count > 1:
+            links = sibling_links(config.datadir, self.chain.params.shard_id, shards.count)
+            self.relay = ReceiptRelay(self.chain, self.inbox, links, self.engine.wake)
+            self.chain.sources = self.relay
         lossy = next((LossyLinks(seed=int(f.split(":", 1)[1] or 0)) for f in config.faults if f.startswith("lossy")),
                      None)
         self.network = NetworkService(self, config.network, lossy) if config.network is not None else None
@@ -102,6 +115,32 @@ class Node:
         if self.network is not None:
             self.network.gossip(tx)
         return tx_hash
+
+    def submit_delivery(self, delivery: Delivery) -> bytes:
+        """Hold a cross-shard receipt for delivery in this shard's next block; its id.
+        InvalidDelivery if its proof, its source block or this shard's state refuses it."""
+        check_delivery(delivery, self.chain.params, self.chain)
+        rid = delivery.receipt.id
+        consumed = self.chain.consumed(rid)
+        if consumed is not None:
+            raise InvalidDelivery(f"receipt 0x{rid.hex()} was consumed in block {consumed[1]} ({consumed[0]})")
+        if not self.inbox.add(delivery) and self.inbox.full:
+            raise InvalidDelivery(f"the inbox holds {len(self.inbox)} receipts already; try again after a block")
+        self.engine.wake()
+        return rid
+
+    def receipt_status(self, shard: int, receipt_id: bytes) -> tuple[str, int] | None:
+        """(outcome, block) of a receipt consumed on `shard` (None: not yet). Another
+        shard of this node is asked over RPC: ShardUnavailable if it does not answer."""
+        if shard == self.chain.params.shard_id:
+            return self.chain.consumed(receipt_id)
+        link = self.relay.links.get(shard) if self.relay is not None else None
+        if link is None:
+            raise ShardUnavailable(f"this chain has no shard {shard}")
+        answer = link.call("ewasm_getReceiptStatus", ["0x" + receipt_id.hex()])
+        if answer["status"] == "pending":
+            return None
+        return answer["status"], int(answer["block"], 16)
 
     def propose_validator_vote(self, candidate: bytes, add: bool) -> bytes:
         """Sign, with this node's key, a vote to add or remove `candidate` in the
@@ -209,19 +248,22 @@ class Node:
                     log.debug("queued 0x%s expired", tx.hash.hex())
                 txs = self.pool.ready(snapshot, self.chain.params.block_gas_limit,
                                       self.budget.transactions(self.config.max_block_transactions))
-            if not txs and not allow_empty:
+            deliveries = self.inbox.ready(MAX_DELIVERIES)
+            if not txs and not deliveries and not allow_empty:
                 return None
             started = time.perf_counter()
             block, execution = self.chain.build_block(txs, self.proposer, timestamp=timestamp, seal=engine.seal,
-                                                      validators=engine.validators(), extra_data=extra_data)
+                                                      validators=engine.validators(), extra_data=extra_data,
+                                                      deliveries=deliveries)
             seconds = time.perf_counter() - started
             self.budget.built(len(txs), seconds)
             for tx, err in execution.excluded:
                 log.info("dropped 0x%s: %s", tx.hash.hex(), err)
             self._after_block(execution, [tx for tx, _ in execution.excluded])
         self.blocks_made += 1
-        log.info("block %d: %d transactions, %d gas, built in %.3f s", block.number, len(execution.included),
-                 execution.gas_used, seconds)
+        delivered = f", {len(block.deliveries)} receipts delivered" if block.deliveries else ""
+        log.info("block %d: %d transactions, %d gas, built in %.3f s%s", block.number, len(execution.included),
+                 execution.gas_used, seconds, delivered)
         self.engine.on_head()
         if self.network is not None:
             self.network.announce(block)
@@ -236,7 +278,8 @@ class Node:
                 txs = self.pool.ready(snapshot, self.chain.params.block_gas_limit,
                                       self.budget.transactions(self.config.max_block_transactions))
             started = time.perf_counter()
-            candidate = self.chain.build(txs, self.proposer, timestamp=timestamp, validators=engine.validators())
+            candidate = self.chain.build(txs, self.proposer, timestamp=timestamp, validators=engine.validators(),
+                                         deliveries=self.inbox.ready(MAX_DELIVERIES))
             self.chain.hold(candidate)  # committed as it is once decided
             self.budget.built(len(txs), time.perf_counter() - started)
         log.info("proposing block %d: %d transactions", candidate.block.number, len(candidate.block.transactions))
@@ -333,7 +376,10 @@ class Node:
 
     def _after_block(self, execution: BlockExecution, refused: list[Transaction] = ()) -> None:
         """The pool after a block: included and refused transactions leave, and the
-        senders they touched are brought in line with the new state."""
+        senders they touched are brought in line with the new state; so do the
+        receipts it delivered, or found delivered before."""
+        self.inbox.remove([done.delivery.receipt.id for done in execution.deliveries]
+                          + [delivery.receipt.id for delivery, _ in execution.refused_deliveries])
         with self._pool_lock, self.chain.snapshot() as snapshot:
             self.pool.remove(execution.included)
             self.pool.remove(refused)
@@ -354,6 +400,7 @@ class Node:
         except OSError as err:
             raise StartError(f"cannot serve RPC on {self.config.rpc_host}:{self.config.rpc_port}: "
                              f"{err.strerror or err}") from None
+        self._write_url()
         if self.network is not None:
             try:
                 self.network.start()
@@ -362,8 +409,24 @@ class Node:
                 net = self.config.network
                 raise StartError(f"cannot listen for peers on {net.host}:{net.port}: {err.strerror or err}") from None
         self.engine.start()
+        if self.relay is not None:
+            self.relay.start()
+
+    def _write_url(self) -> None:
+        """Where this node serves, for the other shards of a sharded node (relay.py)."""
+        host = "127.0.0.1" if self.config.rpc_host in ("0.0.0.0", "") else self.config.rpc_host
+        path = os.path.join(self.config.datadir, URL_FILE)
+        with open(path + ".tmp", "w", encoding="ascii") as f:
+            f.write(f"http://{host}:{self.rpc.port}/\n")
+        os.replace(path + ".tmp", path)
 
     def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+        try:
+            os.remove(os.path.join(self.config.datadir, URL_FILE))
+        except OSError:
+            pass
         self.engine.stop()
         if self.network is not None:
             self.network.stop()

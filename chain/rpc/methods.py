@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from chain.core.blocks import Header
+from chain.core.cross_shard import receipt_id
 from chain.core.keys import to_checksum_address
 from chain.core.params import ChainParams
 from chain.core.system import ValidatorVoteError
@@ -30,6 +31,7 @@ from chain.rpc.codec import (
     RpcError,
 )
 from chain.rpc.filters import BLOCKS, LOGS, PENDING, FilterRegistry
+from chain.rpc.receipt_methods import receipt_methods
 from chain.rpc.render import render_block, render_log, render_receipt, render_transaction
 from chain.rpc.values import (
     MAX_GAS,
@@ -253,6 +255,9 @@ class RpcMethods:
             "ewasm_evidence": Method(self.evidence, 0),
             "ewasm_proposeValidatorVote": Method(self.propose_validator_vote, 2, EXECUTION),
         }
+        # READ: a receipt's status may be asked of another shard's process.
+        for name, (fn, max_params) in receipt_methods(chain, gateway, chain.params.shards.count).items():
+            self.table[name] = Method(lambda p, fn=fn: fn(p.values), max_params, READ)
 
     def lane(self, method: str) -> str:
         """Where `method` runs; unknown methods fail fast on the event loop."""
@@ -477,8 +482,13 @@ class RpcMethods:
         receipt = self.chain.store.receipt(tx_hash)
         header = self.chain.store.header(location.block_number)
         first_log_index = self._first_log_index(location.block_number, location.index)
-        return render_receipt(decode_transaction(location.raw), receipt, header, location.index, first_log_index,
-                              self.chain.params.base_fee_per_gas)
+        rendered = render_receipt(decode_transaction(location.raw), receipt, header, location.index, first_log_index,
+                                  self.chain.params.base_fee_per_gas)
+        sent = [data(receipt_id(header.shard_id, header.number, index))
+                for index, (origin, _) in enumerate(self.chain.store.outgoing(header.number)) if origin == tx_hash]
+        if sent:  # an extension: the ids of the cross-shard receipts it sent (ewasm_getCrossShardReceipt)
+            rendered["crossShardReceipts"] = sent
+        return rendered
 
     def _receipt_at(self, tx_hash: bytes, number: int, index: int, first_log_index: int):
         """The rendered receipt of block `number`'s `index`-th transaction."""
@@ -488,8 +498,7 @@ class RpcMethods:
 
     def _first_log_index(self, number: int, tx_index: int) -> int:
         """The block-wide index of the first log of the block's `tx_index`-th transaction."""
-        return sum(len(self.chain.store.receipt(tx_hash).logs)
-                   for tx_hash in self.chain.store.block_tx_hashes(number)[:tx_index])
+        return self.chain.store.logs_before(number, tx_index)
 
     # -- blocks ---------------------------------------------------------------------
     def get_block_by_number(self, p):

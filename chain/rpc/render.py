@@ -79,6 +79,6 @@ def render_block(header: Header, transactions: list, logs: list[Log], base_fee: 
         "gasUsed": quantity(header.gas_used), "timestamp": quantity(header.timestamp),
         "transactions": transactions, "uncles": [], "baseFeePerGas": quantity(base_fee),
         "mixHash": data(bytes(32)), "shardId": quantity(header.shard_id),
-        "outgoingReceiptsRoot": data(header.outgoing_receipts_root),
+        "outgoingReceiptsRoot": data(header.outgoing_receipts_root), "deliveriesRoot": data(header.deliveries_root),
         "validatorSetHash": data(header.validator_set_hash), "seal": data(header.seal),
     }

@@ -51,6 +51,45 @@ class StateChanges:
         self.code.update(other.code)
 
 
+    def overwrite(self, later: "StateChanges") -> None:
+        """Take the writes of a later stage of the same block (its deliveries), which
+        ran on top of these and so supersede them."""
+        self.accounts.update(later.accounts)
+        self.storage.update(later.storage)
+        self.code.update(later.code)
+
+
+class ChangesReader:
+    """The committed state with a block's writes so far on top: the base a later stage
+    of the block (its deliveries) executes against."""
+
+    def __init__(self, base: StateReader, changes: StateChanges):
+        self._base, self._changes = base, changes
+
+    def get_account(self, address: bytes) -> Account:
+        account = self._changes.accounts.get(address, ...)
+        if account is ...:
+            return self._base.get_account(address)
+        return EMPTY_ACCOUNT if account is None else account
+
+    def get_storage(self, address: bytes, slot: bytes) -> bytes:
+        value = self._changes.storage.get((address, slot), ...)
+        if value is ...:
+            return self._base.get_storage(address, slot)
+        return ZERO_WORD if value is None else value
+
+    def get_code_by_hash(self, code_hash: bytes) -> bytes:
+        code = self._changes.code.get(code_hash)
+        return self._base.get_code_by_hash(code_hash) if code is None else code
+
+    def storage_slots(self, address: bytes) -> list[bytes]:
+        slots = set(self._base.storage_slots(address))
+        for (owner, slot), value in self._changes.storage.items():
+            if owner == address:
+                (slots.add if value is not None else slots.discard)(slot)
+        return sorted(slots)
+
+
 # The coinbase the VM sees. The VM pays each transaction's fee to its environment's
 # coinbase; if that were the proposer, every transaction would write the proposer's
 # balance and no two could run in parallel. So the VM pays this pot instead: its balance

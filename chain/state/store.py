@@ -18,6 +18,7 @@ from typing import Iterator
 
 import lmdb
 import msgpack
+import rlp
 
 from chain.core.blocks import Block, Header
 from chain.core.hashing import EMPTY_CODE_HASH
@@ -26,7 +27,7 @@ from chain.state.account import EMPTY_ACCOUNT, ZERO_WORD, Account, account_key, 
 from chain.state.overlay import StateChanges
 
 _DATABASES = ("meta", "accounts", "storage", "code", "headers", "block_hashes", "block_txs", "txs",
-              "receipts", "logs", "consensus", "undo", "validator_sets")
+              "receipts", "logs", "consensus", "undo", "validator_sets", "deliveries", "outgoing")
 _HEAD = b"head"
 _FINALIZED = b"finalized"
 
@@ -141,6 +142,11 @@ class Snapshot:
     def get_balance(self, address: bytes) -> int:
         return self.get_account(address).balance
 
+    def accounts(self) -> Iterator[tuple[bytes, Account]]:
+        """Every account, by address (a supply audit reads them all)."""
+        for address, data in self._txn.cursor(db=self._dbs["accounts"]):
+            yield address, Account.decode(data)
+
     def commitment_entries(self) -> Iterator[tuple[bytes, bytes]]:
         """Every state entry as (commitment key, encoded value): rebuilds the tree."""
         for address, data in self._txn.cursor(db=self._dbs["accounts"]):
@@ -201,6 +207,11 @@ class Store:
             return {int.from_bytes(k, "big"): tuple(v[i:i + 20] for i in range(0, len(v), 20))
                     for k, v in txn.cursor(db=self.dbs["validator_sets"])}
 
+    def put_meta(self, key: bytes, value: bytes) -> None:
+        """Keep a value that is not consensus (a relay's cursor), in one write."""
+        with self.env.begin(write=True) as txn:
+            txn.put(key, value, db=self.dbs["meta"])
+
     def get_meta(self, key: bytes) -> bytes | None:
         with self.env.begin() as txn:
             return txn.get(key, db=self.dbs["meta"])
@@ -223,7 +234,16 @@ class Store:
                 return None
             hashes = txn.get(_u64(number), db=self.dbs["block_txs"]) or b""
             raws = tuple(txn.get(hashes[i:i + 32], db=self.dbs["txs"])[12:] for i in range(0, len(hashes), 32))
-        return Block(Header.decode(header), raws)
+            deliveries = txn.get(_u64(number), db=self.dbs["deliveries"])
+        return Block(Header.decode(header), raws, tuple(rlp.decode(deliveries)) if deliveries else ())
+
+    def outgoing(self, number: int) -> list[tuple[bytes, bytes]]:
+        """Block `number`'s outgoing cross-shard receipts, in order, as (origin, encoded
+        receipt): the origin is the hash of the transaction that sent it, or the id of the
+        delivery it refunds or that sent it on."""
+        with self.env.begin() as txn:
+            data = txn.get(_u64(number), db=self.dbs["outgoing"])
+        return [] if data is None else [(origin, receipt) for origin, receipt in rlp.decode(data)]
 
     def block_tx_hashes(self, number: int) -> list[bytes]:
         with self.env.begin() as txn:
@@ -241,6 +261,19 @@ class Store:
         with self.env.begin() as txn:
             data = txn.get(tx_hash, db=self.dbs["receipts"])
         return None if data is None else Receipt.decode(data)
+
+    def logs_before(self, number: int, tx_index: int) -> int:
+        """How many logs block `number`'s transactions before `tx_index` emitted (the
+        block-wide index of that transaction's first log), without decoding a receipt."""
+        n, count = _u64(number), 0
+        with self.env.begin() as txn:
+            cursor = txn.cursor(db=self.dbs["logs"])
+            if cursor.set_range(n):
+                for key, value in cursor:
+                    if key[:8] != n or int.from_bytes(value[0:4], "big") >= tx_index:
+                        break
+                    count += 1
+        return count
 
     def logs(self, first: int, last: int) -> Iterator[tuple[int, int, int, bytes, Log]]:
         """(block number, log index, tx index, tx hash, log) for blocks first..last."""
@@ -261,8 +294,10 @@ class Store:
     # -- writing ------------------------------------------------------------------
     def commit_block(self, block: Block, tx_hashes: list[bytes], receipts: list[Receipt],
                      changes: StateChanges, extra_meta: dict[bytes, bytes] | None = None,
-                     keep_undo: bool = False, validator_set: tuple[bytes, ...] | None = None) -> None:
-        """Write a block, its transactions, receipts, logs and state changes atomically.
+                     keep_undo: bool = False, validator_set: tuple[bytes, ...] | None = None,
+                     outgoing: list[tuple[bytes, bytes]] = ()) -> None:
+        """Write a block, its transactions, receipts, logs, deliveries, outgoing
+        cross-shard receipts ((origin, encoding) pairs) and state changes atomically.
 
         With `keep_undo`, the values the block overwrites are kept too, in the same write,
         so that `revert_head` can take the block back while it is not final.
@@ -311,6 +346,10 @@ class Store:
             txn.put(n, b"".join(tx_hashes), db=dbs["block_txs"])
             if validator_set is not None:
                 txn.put(n, b"".join(validator_set), db=dbs["validator_sets"])
+            if block.deliveries:
+                txn.put(n, rlp.encode(list(block.deliveries)), db=dbs["deliveries"])
+            if outgoing:
+                txn.put(n, rlp.encode([list(pair) for pair in outgoing]), db=dbs["outgoing"])
 
 
     def revert_head(self) -> StateChanges:
@@ -335,7 +374,7 @@ class Store:
             if cursor.set_range(n):
                 while cursor.key()[:8] == n and cursor.delete():
                     pass
-            for db_name in ("headers", "block_txs", "undo", "validator_sets"):
+            for db_name in ("headers", "block_txs", "undo", "validator_sets", "deliveries", "outgoing"):
                 txn.delete(n, db=dbs[db_name])
             txn.delete(header.hash, db=dbs["block_hashes"])
             txn.put(_HEAD, _u64(head - 1), db=dbs["meta"])

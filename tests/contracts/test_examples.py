@@ -12,6 +12,7 @@ from eth_hash.auto import keccak
 
 from contracts import EXAMPLES_DIR, load_example
 from contracts.build import EXAMPLE_SOURCES
+from ewasm_runtime.shard_host import SHARD_EEI
 
 MASK64 = (1 << 64) - 1
 TOKEN_SUPPLY = 10**24
@@ -20,6 +21,7 @@ ALICE = bytes.fromhex("a1" * 20)
 BOB = bytes.fromhex("b0" * 20)
 TOKEN_ADDRESS = bytes.fromhex("7e" * 20)
 
+SHARD_SIGNATURES = {name: (list(params), list(results)) for name, (params, results, _) in SHARD_EEI.items()}
 COMMITTED = sorted(p.name for p in EXAMPLES_DIR.glob("*.wasm"))
 RUNTIMES = [name for name in COMMITTED if not name.endswith(".deploy.wasm")]
 
@@ -56,7 +58,7 @@ def has_start_section(wasm: bytes) -> bool:
 
 def test_every_example_source_has_both_committed_binaries():
     stems = [source.rsplit(".", 1)[0] for source in EXAMPLE_SOURCES]
-    assert stems == ["counter", "forwarder", "spinner", "token", "workloads"]
+    assert stems == ["counter", "forwarder", "spinner", "token", "workloads", "xtoken"]
     assert COMMITTED == sorted(f"{stem}{suffix}" for stem in stems for suffix in (".wasm", ".deploy.wasm"))
 
 
@@ -70,9 +72,10 @@ def test_committed_binary_follows_the_ewasm_conventions(name, eei):
     assert [str(t) for t in exports["main"].params] == [] and list(exports["main"].results) == []
     assert not has_start_section(wasm)
     for imp in module.imports:
-        assert imp.module == "ethereum", imp.module
-        assert imp.name in eei, imp.name
-        params, results = eei[imp.name]
+        assert imp.module in ("ethereum", "shard"), imp.module
+        table = eei if imp.module == "ethereum" else SHARD_SIGNATURES
+        assert imp.name in table, imp.name
+        params, results = table[imp.name]
         assert [str(t) for t in imp.type.params] == params, imp.name
         assert [str(t) for t in imp.type.results] == results, imp.name
 

@@ -7,7 +7,7 @@ import pytest
 from ewasm_runtime import Environment, IncomingReceipt, Message, SentReceipt, Status, execute
 from ewasm_runtime.gas import MAX_RECEIPT_PAYLOAD
 from ewasm_runtime.shard_host import SHARD_EEI
-from tests.ewasm_runtime.helpers import A, B, SENDER, World, bytes_data, wat
+from tests.ewasm_runtime.helpers import SENDER, A, B, World, bytes_data, wat
 
 DEST = bytes.fromhex("f0" + "11" * 19)  # on the other shard of two
 REFUND_ELSEWHERE = bytes.fromhex("f1" + "22" * 19)
@@ -30,16 +30,32 @@ def module(body: str, data: str = "") -> bytes:
 
 
 # memory: 0 destination, 32 value (u128 LE), 64 payload "hi", 96 refund address, 128 result
-SEND = "(i32.store (i32.const 128) (call $sendReceipt (i32.const 0) (i32.const 32) (i32.const 64) (i32.const 2) (i32.const 96)))"
+SEND = ("(i32.store (i32.const 128) (call $sendReceipt"
+        " (i32.const -1) (i32.const 0) (i32.const 32) (i32.const 64) (i32.const 2) (i32.const 96)))")
 SEND_DATA = (bytes_data(DEST, 0) + bytes_data((500).to_bytes(16, "little"), 32) + bytes_data(b"hi", 64)
              + bytes_data(A, 96))
 FINISH_RESULT = "(call $finish (i32.const 128) (i32.const 4))"
 
 
-def sharded_world(holds=lambda address: address[0] < 0xe0) -> World:
+def sharded_world(shard: int = 0) -> World:
+    """Two shards split at 0xe0 (the chain's ShardLayout splits evenly; the VM only asks)."""
     world = World()
-    world.env = Environment(number=7, shard_id=0, shard_holds=holds)
+    world.env = Environment(number=7, shards=TwoShards(shard))
     return world
+
+
+class TwoShards:
+    def __init__(self, shard_id: int):
+        self.shard_id = shard_id
+
+    def holds(self, address: bytes) -> bool:
+        return address[0] < 0xe0 if self.shard_id == 0 else address[0] >= 0xe0
+
+    def shard_of(self, address: bytes) -> int:
+        return 1 if address[0] >= 0xe0 else 0
+
+    def destination(self, to: bytes, requested: int) -> int | None:
+        return (1 if to[0] >= 0xe0 else 0) if requested == -1 else (requested if requested in (0, 1) else None)
 
 
 def test_a_sent_receipt_takes_the_value_from_the_frame_and_comes_out_of_the_transaction():
@@ -48,7 +64,7 @@ def test_a_sent_receipt_takes_the_value_from_the_frame_and_comes_out_of_the_tran
     result = world.call(A)
     assert result.status is Status.SUCCESS, result.error
     assert result.output == bytes(4)
-    assert result.receipts == (SentReceipt(source=A, to=DEST, value=500, payload=b"hi", refund_to=A),)
+    assert result.receipts == (SentReceipt(source=A, dest_shard=1, to=DEST, value=500, payload=b"hi", refund_to=A),)
     assert world.state.get_balance(A) == 300
 
 
@@ -74,8 +90,8 @@ def test_a_reverted_frame_takes_its_receipts_back():
 def test_a_nested_frame_that_fails_loses_only_its_own_receipts():
     world = sharded_world()
     world.deploy(B, module(SEND + "(call $revert (i32.const 0) (i32.const 0))", SEND_DATA), balance=800)
-    caller = module(SEND + "(drop (call $call (i64.const 100000) (i32.const 200) (i32.const 300) (i32.const 0) (i32.const 0)))"
-                    + FINISH_RESULT, SEND_DATA + bytes_data(B, 200))
+    call_b = "(drop (call $call (i64.const 100000) (i32.const 200) (i32.const 300) (i32.const 0) (i32.const 0)))"
+    caller = module(SEND + call_b + FINISH_RESULT, SEND_DATA + bytes_data(B, 200))
     world.deploy(A, caller, balance=800)
     result = world.call(A)
     assert result.status is Status.SUCCESS
@@ -88,6 +104,7 @@ def test_a_nested_frame_that_fails_loses_only_its_own_receipts():
     ("refund elsewhere", "is not on shard 0"),
     ("static", "not allowed in a static call"),
     ("huge payload", "above the limit"),
+    ("no such shard", "can go to shard 7"),
 ])
 def test_a_receipt_that_cannot_be_sent_traps_with_the_reason(case, expected):
     world = World() if case == "unsharded" else sharded_world()
@@ -95,6 +112,8 @@ def test_a_receipt_that_cannot_be_sent_traps_with_the_reason(case, expected):
     body = SEND
     if case == "refund elsewhere":
         data = SEND_DATA + bytes_data(REFUND_ELSEWHERE, 96)
+    if case == "no such shard":
+        body = SEND.replace("(i32.const -1)", "(i32.const 7)")
     if case == "huge payload":
         body = SEND.replace("(i32.const 64) (i32.const 2)", f"(i32.const 64) (i32.const {MAX_RECEIPT_PAYLOAD + 1})")
     world.deploy(B, module(body, data), balance=800)
@@ -138,7 +157,8 @@ def test_a_delivery_top_frame_reads_the_receipt_it_handles():
 
 def test_frames_that_handle_no_receipt_read_minus_one_and_trap_on_its_fields():
     world = sharded_world()
-    world.deploy(A, module("(i32.store (i32.const 0) (call $getReceiptSourceShard)) (call $finish (i32.const 0) (i32.const 4))"))
+    world.deploy(A, module("(i32.store (i32.const 0) (call $getReceiptSourceShard))"
+                           " (call $finish (i32.const 0) (i32.const 4))"))
     assert world.call(A).output == (-1).to_bytes(4, "little", signed=True)
     world.deploy(B, module(READ_RECEIPT))
     result = world.call(B)
@@ -147,7 +167,6 @@ def test_frames_that_handle_no_receipt_read_minus_one_and_trap_on_its_fields():
 
 
 def test_the_shard_id_is_the_environments():
-    world = sharded_world()
-    world.env = Environment(shard_id=3, shard_holds=lambda a: True)
+    world = sharded_world(1)
     world.deploy(A, module("(i32.store (i32.const 0) (call $getShardId)) (call $finish (i32.const 0) (i32.const 4))"))
-    assert world.call(A).output == (3).to_bytes(4, "little")
+    assert world.call(A).output == (1).to_bytes(4, "little")

@@ -23,6 +23,7 @@ COMMITTEE = Committee(tuple(k.address for k in KEYS[:4]))
 RULES = PbftRules(lambda height: COMMITTEE)
 PARENT = Header(shard_id=0, number=0, parent_hash=bytes(32), timestamp=0, proposer=bytes(20), state_root=bytes(32),
                 transactions_root=bytes(32), receipts_root=bytes(32), outgoing_receipts_root=bytes(32),
+                deliveries_root=bytes(32),
                 validator_set_hash=validator_set_hash(list(COMMITTEE.validators)), gas_limit=30_000_000, gas_used=0)
 BLOCK = replace(PARENT, number=1, parent_hash=PARENT.hash, proposer=KEYS[1].address, timestamp=1)
 

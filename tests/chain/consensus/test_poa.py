@@ -22,6 +22,7 @@ VALIDATORS = tuple(k.address for k in KEYS)
 DURATION = 2.0
 GENESIS = Header(shard_id=0, number=0, parent_hash=bytes(32), timestamp=0, proposer=bytes(20), state_root=bytes(32),
                  transactions_root=bytes(32), receipts_root=bytes(32), outgoing_receipts_root=bytes(32),
+                 deliveries_root=bytes(32),
                  validator_set_hash=validator_set_hash(list(VALIDATORS)), gas_limit=10**7, gas_used=0)
 
 

@@ -18,8 +18,8 @@ addresses = st.binary(min_size=20, max_size=20)
 def receipt_lists(draw):
     count = draw(st.integers(1, 9))
     block, source = draw(st.integers(0, 2**64 - 1)), draw(st.integers(0, 255))
-    return [CrossShardReceipt(source, block, i, draw(st.integers(0, 255)), draw(addresses),
-                              draw(st.integers(0, 2**256)), draw(st.binary(max_size=40)), draw(addresses),
+    return [CrossShardReceipt(source, block, i, draw(st.integers(0, 255)), draw(addresses), draw(addresses),
+                              draw(st.integers(0, 2**128 - 1)), draw(st.binary(max_size=40)), draw(addresses),
                               draw(st.sampled_from([b"", receipt_id(1, 2, 3)])))
             for i in range(count)]
 
@@ -54,8 +54,28 @@ def test_list_proofs_check_every_position_of_list_root(items, data):
                                  list_proof(items, k))
 
 
-@pytest.mark.parametrize("data", [b"", b"\xc0", b"\x80", bytes.fromhex("c9") + b"\x80" * 9,
-                                  CrossShardReceipt(0, 1, 2, 1, b"\x01" * 19, 5, b"", b"\x02" * 20).encode()])
+SHORT_ADDRESS = CrossShardReceipt(0, 1, 2, 1, b"\x03" * 20, b"\x01" * 19, 5, b"", b"\x02" * 20)
+TOO_MUCH = CrossShardReceipt(0, 1, 2, 1, b"\x03" * 20, b"\x01" * 20, 2**128, b"", b"\x02" * 20)
+
+
+@pytest.mark.parametrize("data", [b"", b"\xc0", b"\x80", bytes.fromhex("c9") + b"\x80" * 9, SHORT_ADDRESS.encode(),
+                                  TOO_MUCH.encode()])
 def test_bytes_that_are_no_receipt_are_refused(data):
     with pytest.raises(MalformedReceipt):
         CrossShardReceipt.decode(data)
+
+
+@given(st.lists(st.binary(max_size=30), min_size=1, max_size=40))
+def test_all_proofs_at_once_are_each_items_own_proof(items):
+    from chain.core.merkle import list_proofs
+    assert list_proofs(items) == [list_proof(items, k) for k in range(len(items))]
+
+
+def test_a_delivery_encodes_to_itself_and_bytes_that_are_none_are_refused():
+    from chain.core.cross_shard import Delivery
+    receipt = CrossShardReceipt(0, 1, 0, 1, b"\x03" * 20, b"\x01" * 20, 5, b"", b"\x02" * 20)
+    delivery = Delivery(receipt, b"\x07" * 32, (b"\x08" * 32,))
+    assert Delivery.decode(delivery.encode()) == delivery
+    for bad in (b"", delivery.encode()[:-1], Delivery(receipt, b"\x07" * 31, ()).encode()):
+        with pytest.raises(MalformedReceipt):
+            Delivery.decode(bad)

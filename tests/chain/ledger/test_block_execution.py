@@ -124,6 +124,7 @@ def test_the_hash_window_slides_past_256_blocks():
     chain._recent_hashes = {n: bytes([n % 256]) * 32 for n in range(44, 300)}
     header = Header(shard_id=0, number=300, parent_hash=bytes(32), timestamp=0, proposer=bytes(20),
                     state_root=bytes(32), transactions_root=bytes(32), receipts_root=bytes(32),
-                    outgoing_receipts_root=bytes(32), validator_set_hash=bytes(32), gas_limit=1, gas_used=0)
+                    outgoing_receipts_root=bytes(32),
+                    deliveries_root=bytes(32), validator_set_hash=bytes(32), gas_limit=1, gas_used=0)
     window = chain._advance_recent_hashes(header)
     assert sorted(window) == list(range(45, 301)) and window[300] == header.hash

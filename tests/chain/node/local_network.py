@@ -170,7 +170,8 @@ def forged_block(node: "NodeProcess", sealer: PrivateKey, step: int, step_durati
                     timestamp=step_timestamp(step, step_duration), proposer=sealer.address,
                     state_root=state_root or bytes.fromhex(latest["stateRoot"][2:]),
                     transactions_root=transactions_root([]), receipts_root=list_root([]),
-                    outgoing_receipts_root=EMPTY, validator_set_hash=bytes.fromhex(latest["validatorSetHash"][2:]),
+                    outgoing_receipts_root=EMPTY,
+                    deliveries_root=EMPTY, validator_set_hash=bytes.fromhex(latest["validatorSetHash"][2:]),
                     gas_limit=int(latest["gasLimit"], 16), gas_used=0, extra_data=encode_step(step))
     return Block(header.with_seal(seal if seal is not None else sign_header(sealer, header)))
 

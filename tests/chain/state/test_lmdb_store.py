@@ -21,7 +21,7 @@ SLOT = b"\x01" * 32
 
 def genesis(number=0, parent=EMPTY):
     return Header(shard_id=0, number=number, parent_hash=parent, timestamp=1, proposer=bytes(20), state_root=EMPTY,
-                  transactions_root=EMPTY, receipts_root=EMPTY, outgoing_receipts_root=EMPTY,
+                  transactions_root=EMPTY, receipts_root=EMPTY, outgoing_receipts_root=EMPTY, deliveries_root=EMPTY,
                   validator_set_hash=EMPTY, gas_limit=10**7, gas_used=0)
 
 

@@ -1,0 +1,214 @@
+"""The receipt relay: how receipts for this shard get here from the shards that sent them.
+
+A node runs every shard, each in a process of its own with its datadir beside the
+others (DIR/shard0, DIR/shard1, …), and each shard's RPC endpoint written to
+`rpc.url` in its datadir. A shard's relay asks every shard of the same node
+(`ewasm_getOutgoingReceipts`) for the final blocks it has not scanned yet: their
+headers, which it keeps as the final source headers that deliveries are checked
+against (receipt_sources.py), and the receipts for this shard with their proofs,
+which go to the inbox once checked and not consumed. Its own shard's receipts for
+itself it reads from its own chain.
+
+Crash safety: the state's consumed set decides what is delivered, so the relay only
+needs never to skip a receipt. Its cursor per source shard, kept in the store's meta,
+never passes the oldest receipt still waiting in the inbox: after a crash it rescans
+from there, and receipts consumed meanwhile are filtered out again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from typing import Callable
+
+from chain.core.cross_shard import Delivery, MalformedReceipt
+from chain.ledger.blockchain import Blockchain
+from chain.ledger.receipt_sources import InvalidDelivery, SourceHeader, check_delivery
+from chain.txpool.inbox import ReceiptInbox
+
+log = logging.getLogger("ewasm.relay")
+
+URL_FILE = "rpc.url"  # a node writes its RPC endpoint here once it serves
+POLL_INTERVAL = 0.1  # seconds between scans of the other shards
+SCAN_LIMIT = 256  # source blocks asked for at once
+HEADER_CACHE = 16_384  # final source headers kept per node
+CALL_TIMEOUT = 5.0
+
+
+class ShardUnavailable(RuntimeError):
+    """Another shard of this node did not answer (not started yet, restarting, or gone)."""
+
+
+class ShardRefused(ShardUnavailable):
+    """Another shard of this node answered with an error: a bug, not a restart."""
+
+
+class ShardLink:
+    """JSON-RPC to one shard of this node, found through its datadir's URL_FILE (which
+    a restarted shard rewrites with its new port)."""
+
+    def __init__(self, shard: int, datadir: str):
+        self.shard, self.datadir = shard, datadir
+
+    def url(self) -> str:
+        try:
+            with open(os.path.join(self.datadir, URL_FILE), encoding="ascii") as f:
+                return f.read().strip()
+        except (OSError, UnicodeDecodeError):
+            raise ShardUnavailable(f"shard {self.shard} does not serve yet (no {URL_FILE} in {self.datadir})") from None
+
+    def call(self, method: str, params: list):
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+        request = urllib.request.Request(self.url(), body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=CALL_TIMEOUT) as response:
+                answer = json.loads(response.read())
+        except (OSError, ValueError) as err:  # refused, reset, timed out, or not JSON
+            raise ShardUnavailable(f"shard {self.shard} did not answer {method}: {err}") from None
+        if not isinstance(answer, dict) or "error" in answer or "result" not in answer:
+            error = answer.get("error") if isinstance(answer, dict) else answer
+            raise ShardRefused(f"shard {self.shard} refused {method}: {error}")
+        return answer["result"]
+
+
+def sibling_links(datadir: str, shard: int, count: int) -> dict[int, ShardLink]:
+    """The other shards of a node whose shard `shard` lives in `datadir` (DIR/shardK)."""
+    parent = os.path.dirname(os.path.abspath(datadir))
+    return {j: ShardLink(j, os.path.join(parent, f"shard{j}")) for j in range(count) if j != shard}
+
+
+def _cursor_key(shard: int) -> bytes:
+    return b"relay-cursor:" + bytes((shard,))
+
+
+class ReceiptRelay:
+    """Scans the other shards' final blocks for receipts to this shard, and answers
+    which of their blocks are final (the chain's `sources`)."""
+
+    def __init__(self, chain: Blockchain, inbox: ReceiptInbox, links: dict[int, ShardLink],
+                 on_receipts: Callable[[], None]):
+        self.chain, self.inbox, self.links, self.on_receipts = chain, inbox, links, on_receipts
+        self.shard = chain.params.shard_id
+        self._headers: OrderedDict[tuple[int, int], SourceHeader] = OrderedDict()
+        self._lock = threading.Lock()
+        self._next = {j: self._saved_cursor(j) for j in range(chain.params.shards.count)}
+        self._saved = dict(self._next)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the chain's FinalSources ----------------------------------------------------
+    def final_header(self, shard: int, number: int) -> SourceHeader | None:
+        if shard == self.shard:
+            return self.chain.final_header(shard, number)
+        with self._lock:
+            known = self._headers.get((shard, number))
+        if known is not None:
+            return known
+        link = self.links.get(shard)
+        if link is None:
+            return None
+        try:
+            answer = link.call("ewasm_getOutgoingReceipts", [hex(self.shard), hex(number), "0x1"])
+            self._scan_blocks(shard, answer, keep=False)
+        except (ShardUnavailable, MalformedReceipt, KeyError, TypeError, ValueError) as err:
+            log.debug("cannot learn block %d of shard %d: %s", number, shard, err)
+            return None
+        with self._lock:
+            return self._headers.get((shard, number))
+
+    # -- scanning --------------------------------------------------------------------
+    def scan_once(self) -> int:
+        """One round over every shard; returns how many receipts were added to the inbox."""
+        added = 0
+        for shard in range(self.chain.params.shards.count):
+            if self.inbox.full:
+                break
+            try:
+                added += self._scan_shard(shard)
+            except ShardRefused as err:
+                log.warning("%s", err)
+            except ShardUnavailable as err:
+                log.debug("%s", err)
+            except (MalformedReceipt, KeyError, TypeError, ValueError) as err:
+                log.warning("shard %d sent a bad answer: %s", shard, err)
+        if added:
+            self.on_receipts()
+        return added
+
+    def _scan_shard(self, shard: int) -> int:
+        start = self._next[shard]
+        if shard == self.shard:
+            last = min(self.chain.finalized, start + SCAN_LIMIT - 1)
+            added = sum(self._offer(d) for n in range(start, last + 1)
+                        for d in self.chain.outgoing_deliveries(n, self.shard))
+            self._advance(shard, last + 1)
+            return added
+        answer = self.links[shard].call("ewasm_getOutgoingReceipts", [hex(self.shard), hex(start), hex(SCAN_LIMIT)])
+        added, last = self._scan_blocks(shard, answer, keep=True)
+        if last is not None:
+            self._advance(shard, last + 1)
+        return added
+
+    def _scan_blocks(self, shard: int, answer: dict, *, keep: bool) -> tuple[int, int | None]:
+        """Record the answer's final headers; with `keep`, offer its receipts to the inbox.
+        Returns (receipts added, the last block number in the answer)."""
+        added, last = 0, None
+        for entry in answer["blocks"]:
+            number = int(entry["number"], 16)
+            header = SourceHeader(shard, number, bytes.fromhex(entry["hash"][2:]),
+                                  bytes.fromhex(entry["outgoingRoot"][2:]))
+            with self._lock:
+                self._headers[(shard, number)] = header
+                self._headers.move_to_end((shard, number))
+                while len(self._headers) > HEADER_CACHE:
+                    self._headers.popitem(last=False)
+            if keep:
+                added += sum(self._offer(Delivery.decode(bytes.fromhex(raw[2:]))) for raw in entry["deliveries"])
+            last = number
+        return added, last
+
+    def _offer(self, delivery: Delivery) -> bool:
+        """Add a delivery that checks out and is not consumed yet."""
+        try:
+            check_delivery(delivery, self.chain.params, self)
+        except InvalidDelivery as err:
+            log.warning("relayed receipt refused: %s", err)
+            return False
+        if self.chain.consumed(delivery.receipt.id) is not None:
+            return False
+        return self.inbox.add(delivery)
+
+    def _advance(self, shard: int, next_block: int) -> None:
+        """Scan on from `next_block`; the saved cursor stays at the oldest receipt waiting."""
+        self._next[shard] = max(self._next[shard], next_block)
+        waiting = self.inbox.oldest_block(shard)
+        saved = self._next[shard] if waiting is None else min(waiting, self._next[shard])
+        if saved != self._saved[shard]:
+            self.chain.store.put_meta(_cursor_key(shard), saved.to_bytes(8, "big"))
+            self._saved[shard] = saved
+
+    def _saved_cursor(self, shard: int) -> int:
+        saved = self.chain.store.get_meta(_cursor_key(shard))
+        return 1 if saved is None else max(1, int.from_bytes(saved, "big"))
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="receipt-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=CALL_TIMEOUT + 1)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(POLL_INTERVAL):
+            try:
+                self.scan_once()
+            except Exception:  # a relay bug must not take the shard down; the next round retries
+                log.exception("receipt relay round failed")
