@@ -51,7 +51,7 @@ def register(sub) -> None:
     p.add_argument("--block-period", type=seconds(3600), default=1.0, metavar="S",
                    help="seconds between PoA blocks, or PBFT's block period (above 0, at most 3600; default 1)")
     p.add_argument("--shards", type=integer(1, 256), default=1, metavar="N",
-                   help="split the chain into N shards, each in a process of its own, served at /shard/K (one node)")
+                   help="split the chain into N shards, each in a process of its own, served at /shard/K")
     _run_args(p, key=False)
     p.set_defaults(handler=cmd_devnet)
 
@@ -281,13 +281,14 @@ def cmd_node_run(args) -> int:
     from ewasm_cli.network_commands import load_node_config
     from ewasm_cli.shard_node import run_sharded, shard_dirs
     dirs = shard_dirs(args.datadir)
-    if dirs:
-        if args.p2p_port is not None or args.peer:
-            raise CommandError("a sharded node runs alone for now: sharded networks are still to come", EXIT_USAGE)
-        return run_sharded(dirs, args.rpc_host or "127.0.0.1", 8545 if args.rpc_port is None else args.rpc_port,
-                           _child_args(args), _rpc_limits(args).max_body)
     saved = load_node_config(args.datadir)
     rpc_host, rpc_port = _config_address(saved, "rpc") if "rpc" in saved else ("127.0.0.1", 8545)
+    if dirs:
+        if args.p2p_port is not None or args.peer:
+            raise CommandError("a sharded node's shards take their p2p addresses and peers from DIR/shardK/node.json "
+                               "(`network init --shards N` writes them), not from flags", EXIT_USAGE)
+        return run_sharded(dirs, args.rpc_host or rpc_host, rpc_port if args.rpc_port is None else args.rpc_port,
+                           _child_args(args), _rpc_limits(args).max_body)
     config = NodeConfig(datadir=args.datadir, rpc_host=args.rpc_host or rpc_host,
                         rpc_port=args.rpc_port if args.rpc_port is not None else rpc_port,
                         key=_key(args.key or saved.get("key")), network=_network(args, saved), workers=args.workers,
@@ -329,9 +330,6 @@ def _child_args(args) -> list[str]:
 
 
 def cmd_devnet(args) -> int:
-    if args.shards > 1 and (args.nodes > 1 or args.engine == "pbft"):
-        raise CommandError("--shards: a sharded devnet is one node for now (instant or poa); sharded networks are "
-                           "still to come", EXIT_USAGE)
     if args.nodes > 1 or args.engine == "pbft":
         from ewasm_cli.network_commands import run_local_network
         if args.engine == "instant":

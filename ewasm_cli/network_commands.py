@@ -7,6 +7,13 @@ key, the admin key and every node key with 10^24 wei (so that a node can pay for
 validator votes), and places the permission contract (0x…ff01) listing every node, with
 the admin key as its admin, and the validator-set contract (0x…ff02) listing the
 validators. Node k gets RPC port P+2k and p2p port P+2k+1.
+
+With `--shards N` every node runs every shard: DIR/nodeK holds the node's `node.json`
+(its key and the RPC port of its shard router) and one datadir per shard,
+DIR/nodeK/shardS, each with a `node.json` of its own: the same key, and the p2p
+address of that shard, P+2n+kN+S for n nodes, whose peers are the same shard on the
+other nodes. The spec places the cross-shard outbox (0x…ff03), and genesis funds each
+key on the shard of its address.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ def register(sub) -> None:
     p.add_argument("--base-port", type=port, default=8545, metavar="P",
                    help="node k serves RPC on P+2k and p2p on P+2k+1 (default 8545)")
     p.add_argument("--chain-id", type=integer(1, 2**64 - 1), default=DEFAULT_CHAIN_ID)
+    p.add_argument("--shards", type=integer(1, 256), default=1, metavar="N",
+                   help="split the chain into N shards; every node runs every shard (default 1)")
     p.add_argument("--dev-key", metavar="HEX", help="the funded developer key (default: generated)")
     p.add_argument("--admin-key", metavar="HEX", help="the permission contract's admin key (default: generated)")
     p.add_argument("--json", action="store_true", help="print the network as one JSON object")
@@ -78,7 +87,7 @@ def engine_spec(args, validators) -> dict:
                     "epochLength": getattr(args, "epoch_length", 30_000)}}
 
 
-def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int) -> dict:
+def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int, shards: int = 1) -> dict:
     """The consortium's chain spec: `engine` among its validators (in the spec and the
     validator-set contract), `nodes` on the permission list (contract and spec), `funded`
     accounts holding FUNDS each."""
@@ -93,12 +102,17 @@ def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int) -> dict:
         accounts["0x" + address.hex()] = {
             "balance": "0", "nonce": 1, "code": "0x" + load_system(code).hex(),
             "storage": {"0x" + k.hex(): "0x" + v.hex() for k, v in storage.items()}}
-    return {"name": "ewasm-network",
+    spec = {"name": "ewasm-network",
             "engine": engine,
             "params": {"chainId": chain_id, "gasLimit": DEFAULT_GAS_LIMIT},
             "genesis": {"timestamp": 0},
             "accounts": accounts,
             "network": {"admins": hexes([admin]), "nodes": hexes(nodes)}}
+    if shards > 1:
+        from contracts import outbox_accounts
+        spec["shards"] = {"count": shards}
+        accounts.update(outbox_accounts())
+    return spec
 
 
 def cmd_network_init(args) -> int:
@@ -110,7 +124,8 @@ def cmd_network_init(args) -> int:
     print(f"a network of {args.validators} validators and {args.regular} regular nodes in {args.dir.resolve()}")
     for k, node in enumerate(nodes):
         role = "validator" if node["validator"] else "regular  "
-        print(f"  node{k}  {role}  {node['address']}  rpc {node['rpc']}  p2p {node['p2p']}")
+        p2p = node["p2p"] if isinstance(node["p2p"], str) else ", ".join(node["p2p"]) + " (one per shard)"
+        print(f"  node{k}  {role}  {node['address']}  rpc {node['rpc']}  p2p {p2p}")
     print(f"dev key {summary['dev_key']}\nadmin key {summary['admin_key']}")
     print(f"run each node with: ewasm node run --datadir {args.dir.resolve()}/nodeK")
     return EXIT_OK
@@ -126,39 +141,63 @@ def initialize_network(args) -> dict:
     if args.dir.exists() and any(args.dir.iterdir()):
         raise CommandError(f"{args.dir} is not empty: network init writes a new network", EXIT_REFUSED)
     count = args.validators + args.regular
-    if args.base_port + 2 * count - 1 > 65535:
-        raise CommandError(f"--base-port {args.base_port}: {count} nodes need ports up to "
-                           f"{args.base_port + 2 * count - 1}, above 65535", EXIT_USAGE)
+    shards = getattr(args, "shards", 1)
+    last_port = args.base_port + 2 * count - 1 + (count * shards if shards > 1 else 0)
+    if last_port > 65535:
+        raise CommandError(f"--base-port {args.base_port}: {count} nodes need ports up to {last_port}, above 65535",
+                           EXIT_USAGE)
     dev, admin = key_from(args.dev_key, "--dev-key"), key_from(args.admin_key, "--admin-key")
     keys = [PrivateKey.generate() for _ in range(count)]
     ids = [k.address for k in keys]
     funded = [dev.address, admin.address, *ids, *getattr(args, "fund", ())]  # `fund`: extra accounts (benchmarks)
-    spec = network_spec(engine_spec(args, ids[:args.validators]), ids, admin.address, funded, chain_id=args.chain_id)
+    spec = network_spec(engine_spec(args, ids[:args.validators]), ids, admin.address, funded, chain_id=args.chain_id,
+                        shards=shards)
     root = args.dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     spec_path = root / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=2))
     nodes = []
+    parsed = parse_spec(spec)
+
+    def p2p_port(node: int, shard: int | None) -> int:
+        if shard is None:
+            return args.base_port + 2 * node + 1
+        return args.base_port + 2 * count + node * shards + shard
+
     for k, key in enumerate(keys):
         datadir = root / f"node{k}"
+        rpc = args.base_port + 2 * k
+        validator = k < args.validators
+        places = [(datadir, None)] if shards == 1 else [(datadir / f"shard{s}", s) for s in range(shards)]
         try:
-            Blockchain.initialize(str(datadir), parse_spec(spec)).close()
+            for place, shard in places:
+                Blockchain.initialize(str(place), parsed if shard is None else parsed.for_shard(shard)).close()
         except (SpecError, StoreError) as err:
             raise CommandError(str(err), EXIT_REFUSED) from None
-        rpc, p2p = args.base_port + 2 * k, args.base_port + 2 * k + 1
-        config = {"key": key.secret.hex(), "rpc": f"127.0.0.1:{rpc}", "p2p": f"127.0.0.1:{p2p}",
-                  "peers": [f"127.0.0.1:{args.base_port + 2 * j + 1}" for j in range(count) if j != k],
-                  "validator": k < args.validators}
-        config_path = datadir / CONFIG_FILE
-        config_path.write_text(json.dumps(config, indent=2))
-        os.chmod(config_path, 0o600)  # it holds the node's key
-        nodes.append({"datadir": str(datadir), "rpc": f"http://127.0.0.1:{rpc}/", "p2p": f"127.0.0.1:{p2p}",
-                      "address": "0x" + key.address.hex(), "validator": k < args.validators})
+        for place, shard in places:
+            config = {"key": key.secret.hex(), "rpc": f"127.0.0.1:{rpc if shard is None else 0}",
+                      "p2p": f"127.0.0.1:{p2p_port(k, shard)}",
+                      "peers": [f"127.0.0.1:{p2p_port(j, shard)}" for j in range(count) if j != k],
+                      "validator": validator}
+            _write_config(place, config)
+        if shards > 1:
+            _write_config(datadir, {"key": key.secret.hex(), "rpc": f"127.0.0.1:{rpc}", "validator": validator,
+                                    "shards": shards})
+        p2p = [f"127.0.0.1:{p2p_port(k, shard)}" for _, shard in places]
+        nodes.append({"datadir": str(datadir), "rpc": f"http://127.0.0.1:{rpc}/",
+                      "p2p": p2p[0] if shards == 1 else p2p, "address": "0x" + key.address.hex(),
+                      "validator": validator})
     summary = {"spec": str(spec_path), "nodes": nodes, "dev_key": "0x" + dev.secret.hex(),
                "admin_key": "0x" + admin.secret.hex()}
     (root / "network.json").write_text(json.dumps(summary, indent=2))
     os.chmod(root / "network.json", 0o600)  # it holds the dev and admin keys
     return summary
+
+
+def _write_config(datadir: Path, config: dict) -> None:
+    path = datadir / CONFIG_FILE
+    path.write_text(json.dumps(config, indent=2))
+    os.chmod(path, 0o600)  # it holds the node's key
 
 
 def load_node_config(datadir: str) -> dict:
@@ -182,7 +221,7 @@ def run_local_network(args) -> int:
     init = SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine=args.engine,
                            step_duration=args.block_period, block_period=args.block_period,
                            base_port=args.rpc_port, chain_id=args.chain_id, dev_key=args.dev_key, admin_key=None,
-                           json=False)
+                           json=False, shards=args.shards)
     summary = (json.loads((root / "network.json").read_text()) if (root / "network.json").is_file()
                else initialize_network(init))
     stop = threading.Event()

@@ -267,8 +267,9 @@ class Blockchain:
         candidate; None when the held one is another block or none is held."""
         with self.lock:
             held = self._pending
-            if held is None or held.block.hash != block.hash or block.header.parent_hash != self._head.hash:
-                return None
+            if (held is None or held.block.hash != block.hash or block.header.parent_hash != self._head.hash
+                    or (held.block.transactions, held.block.deliveries) != (block.transactions, block.deliveries)):
+                return None  # the header alone does not say the body is the one executed: import it
             rules.verify_header(block.header, self._head)
             self._pending = None
             self.commit(Candidate(block, held.execution, held.undo))

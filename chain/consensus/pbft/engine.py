@@ -229,7 +229,7 @@ class PbftEngine(ConsensusEngine):
         m = signed.message
         if m.kind == Kind.PROPOSAL:
             block = Block.decode(m.block)
-            other = Block(replace(block.header, timestamp=block.header.timestamp + 1), block.transactions).encode()
+            other = replace(block, header=replace(block.header, timestamp=block.header.timestamp + 1)).encode()
             twin = replace(m, digest=Block.decode(other).hash, block=other)
         elif m.kind == Kind.COMMIT:
             digest = keccak256(m.digest)
@@ -240,7 +240,7 @@ class PbftEngine(ConsensusEngine):
 
     def _commit(self, decided: Decided) -> None:
         block = Block.decode(decided.block)
-        sealed = Block(block.header.with_seal(encode_seal(decided.round, decided.seals)), block.transactions)
+        sealed = replace(block, header=block.header.with_seal(encode_seal(decided.round, decided.seals)))
         if self.producer.head().hash == sealed.hash:
             return  # a peer's announcement of it came first
         try:

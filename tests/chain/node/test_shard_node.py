@@ -109,10 +109,10 @@ def test_a_shard_that_dies_stops_the_node_naming_the_shard(tmp_path, capsys):
             process.kill()
 
 
-def test_a_sharded_node_refuses_to_join_a_network_for_now(tmp_path, capsys):
+def test_a_sharded_node_takes_its_p2p_addresses_from_each_shards_config_not_from_flags(tmp_path, capsys):
     datadir = init_node(tmp_path, capsys)
     assert main(["node", "run", "--datadir", datadir, "--p2p-port", "0"]) == 2
-    assert "sharded networks are still to come" in capsys.readouterr().err
+    assert "take their p2p addresses and peers from DIR/shardK/node.json" in capsys.readouterr().err
 
 
 def test_devnet_with_shards_funds_the_dev_key_on_its_own_shard_and_serves_every_shard(tmp_path):
@@ -130,4 +130,3 @@ def test_devnet_with_shards_funds_the_dev_key_on_its_own_shard_and_serves_every_
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-    assert main(["devnet", "--shards", "2", "--engine", "pbft"]) == 2
