@@ -2,7 +2,8 @@
 """Shards measured on one node: the same signed transfers with 1, 2 and 4 shards.
 
     python tools/bench_shards.py [--shards 1,2,4] [--cross-shard 0,0.1] [--transactions T]
-                                 [--senders S] [--json OUT] [--plot OUT.png]
+                                 [--senders S] [--validators N [--engine pbft|poa]]
+                                 [--json OUT] [--plot OUT.png]
 
 For each shard count it writes a spec with `"shards": {"count": N}` (one node, a single
 PoA authority sealing each shard's blocks every --block-period), runs `ewasm node run` on it, which runs
@@ -18,7 +19,10 @@ source block (final at once under a single authority), to the delivery on the ot
 shard, p50 and p99, over a sample of LATENCY_SAMPLE transfers polled every 50 ms.
 
 On a machine of C cores the shards can use min(N, C) of them; the client that sends the
-transfers runs on the same cores.
+transfers runs on the same cores. With --validators N it runs the same on a consortium
+(`network init --shards`): N nodes, each running every shard, so N × shards processes
+share the cores and the figures measure consensus as much as execution. CPU is then
+node 0's shard processes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -46,7 +51,8 @@ from chain.core.shards import ShardLayout  # noqa: E402
 from chain.core.system import OUTBOX  # noqa: E402
 from chain.tx.signing import sign_scoped_transaction  # noqa: E402
 from contracts import outbox_accounts  # noqa: E402
-from ewasm_cli.local_network import free_port_block  # noqa: E402
+from ewasm_cli.local_network import LocalNetwork, free_port_block  # noqa: E402
+from ewasm_cli.network_commands import initialize_network  # noqa: E402
 
 console = Console(stderr=True)
 CHAIN_ID = 1337
@@ -123,6 +129,8 @@ def run_one(count: int, cross: float, args, root: Path) -> dict:
                                elsewhere=bytes((layout.first_bytes((k + 1) % count)[0],)))
               for k in range(count)]
     plans, crossing = [plan for plan, _ in signed], [positions for _, positions in signed]
+    if args.validators > 1:
+        return run_network(count, cross, args, root, keys, plans, crossing)
     authority = PrivateKey.from_hex("a0" * 32)
     spec = {"name": f"bench-{count}-shards",
             "engine": {"poa": {"authority": "0x" + authority.address.hex(), "blockPeriod": args.block_period}},
@@ -156,6 +164,29 @@ def run_one(count: int, cross: float, args, root: Path) -> dict:
             node.wait(timeout=60)
         except subprocess.TimeoutExpired:
             node.kill()
+
+
+def run_network(count: int, cross: float, args, root: Path, keys, plans, crossing) -> dict:
+    """The same on a consortium: `network init --shards` with --validators nodes, each
+    running every shard; shard k's transfers go to node k mod n."""
+    directory = root / f"net{count}-{cross}"
+    base = free_port_block(2 * args.validators + args.validators * count)
+    initialize_network(SimpleNamespace(
+        dir=directory, validators=args.validators, regular=0, engine=args.engine, step_duration=args.block_period,
+        block_period=args.block_period, request_timeout=max(1.0, 4 * args.block_period), epoch_length=30_000,
+        base_port=base, chain_id=CHAIN_ID, dev_key=None, admin_key=None, json=False, shards=count,
+        fund=[key.address for shard in keys for key in shard]))
+    network = LocalNetwork(directory, args.validators, ("--quiet",) if not args.keep else ())
+    try:
+        network.start(120)
+        urls = [f"http://127.0.0.1:{base + 2 * (k % args.validators)}/" + (f"shard/{k}" if count > 1 else "")
+                for k in range(count)]
+        first = network.children[0].pid
+        pids = shard_pids(first) if count > 1 else [first]
+        return measure(urls, plans, crossing, keys, pids, args.timeout) | {"shards": count, "cross_shard": cross,
+                                                                           "validators": args.validators}
+    finally:
+        network.stop()
 
 
 def measure(urls: list[str], plans: list[list[bytes]], crossing: list[set[int]], keys: list[list[PrivateKey]],
@@ -263,7 +294,8 @@ def _pct(values: list[float], p: int) -> float:
 
 
 def report(rows: list[dict]) -> None:
-    table = Table(title=f"transfers on one node ({os.cpu_count()} cores)")
+    where = f"{rows[0].get('validators', 1)} validators" if rows[0].get("validators", 1) > 1 else "one node"
+    table = Table(title=f"transfers on {where} ({os.cpu_count()} cores)")
     for column in ("shards", "cross-shard", "transfers", "tx/s", "speedup", "latency p50/p99 from send (s)",
                    "from source block (s)", "CPU per shard (cores)"):
         table.add_column(column, justify="right")
@@ -305,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, default=64)
     parser.add_argument("--block-period", type=float, default=0.25, metavar="S",
                         help="seconds between a shard's blocks (default 0.25)")
+    parser.add_argument("--validators", type=int, default=1, metavar="N",
+                        help="run a consortium of N validators, each running every shard (default 1: one node)")
+    parser.add_argument("--engine", choices=["pbft", "poa"], default="pbft", help="the consortium's engine")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="run the nodes in DIR and keep it, with each shard's log (default: a temporary folder)")

@@ -329,8 +329,8 @@ class Node:
         """Leave the blocks above `ancestor` for `branch` (a better fork, oldest first).
 
         The transactions of the blocks left go back to the pool first, on the ancestor's
-        state, so that each sender's run stays whole; the branch's blocks then take out
-        what they include. If a block of the branch fails to import, the node goes back
+        state, so that each sender's run stays whole, and the receipts they delivered go
+        back to the inbox; the branch's blocks then take out what they include. If a block of the branch fails to import, the node goes back
         to the blocks it left, and InvalidBlock is raised.
         """
         with self.chain.lock:
@@ -338,6 +338,9 @@ class Node:
                 raise InvalidBlock(f"a fork from block {ancestor} would revert the final block {self.chain.finalized}")
             left = self.chain.revert_to(ancestor)
             self._restore([raw for block in reversed(left) for raw in block.transactions])
+            for block in reversed(left):  # their receipts are unconsumed again: deliver them on the new branch
+                for raw in block.deliveries:
+                    self.inbox.add(Delivery.decode(raw))
             try:
                 for block in branch:
                     self.import_block(block)

@@ -131,8 +131,7 @@ class ReceiptRelay:
         if link is None:
             return None
         try:
-            answer = link.call("ewasm_getOutgoingReceipts", [hex(self.shard), hex(number), "0x1"])
-            self._scan_blocks(shard, answer, keep=False)
+            self._scan_blocks(shard, link.call("ewasm_getOutgoingReceipts", [hex(self.shard), hex(number), "0x1"]))
         except (ShardUnavailable, MalformedReceipt, KeyError, TypeError, ValueError) as err:
             log.debug("cannot learn block %d of shard %d: %s", number, shard, err)
             return None
@@ -159,23 +158,29 @@ class ReceiptRelay:
         return added
 
     def _scan_shard(self, shard: int) -> int:
+        """Offer the receipts of `shard`'s final blocks from the cursor on, block by block;
+        a block whose receipts do not all fit in the inbox is scanned again next round."""
         start = self._next[shard]
         if shard == self.shard:
             last = min(self.chain.finalized, start + SCAN_LIMIT - 1)
-            added = sum(self._offer(d) for n in range(start, last + 1)
-                        for d in self.chain.outgoing_deliveries(n, self.shard))
-            self._advance(shard, last + 1)
-            return added
-        answer = self.links[shard].call("ewasm_getOutgoingReceipts", [hex(self.shard), hex(start), hex(SCAN_LIMIT)])
-        added, last = self._scan_blocks(shard, answer, keep=True)
-        if last is not None:
-            self._advance(shard, last + 1)
+            blocks = [(n, self.chain.outgoing_deliveries(n, self.shard)) for n in range(start, last + 1)]
+        else:
+            answer = self.links[shard].call("ewasm_getOutgoingReceipts",
+                                            [hex(self.shard), hex(start), hex(SCAN_LIMIT)])
+            blocks = [(n, [Delivery.decode(bytes.fromhex(raw[2:])) for raw in raws])
+                      for n, raws in self._scan_blocks(shard, answer)]
+        added = 0
+        for number, deliveries in blocks:
+            offered = [self._offer(d) for d in deliveries]
+            added += sum(1 for result in offered if result == "added")
+            if "full" in offered:
+                break
+            self._advance(shard, number + 1)
         return added
 
-    def _scan_blocks(self, shard: int, answer: dict, *, keep: bool) -> tuple[int, int | None]:
-        """Record the answer's final headers; with `keep`, offer its receipts to the inbox.
-        Returns (receipts added, the last block number in the answer)."""
-        added, last = 0, None
+    def _scan_blocks(self, shard: int, answer: dict) -> list[tuple[int, list[str]]]:
+        """Record the answer's final headers; its blocks, each with its encoded deliveries."""
+        blocks = []
         for entry in answer["blocks"]:
             number = int(entry["number"], 16)
             header = SourceHeader(shard, number, bytes.fromhex(entry["hash"][2:]),
@@ -185,24 +190,26 @@ class ReceiptRelay:
                 self._headers.move_to_end((shard, number))
                 while len(self._headers) > HEADER_CACHE:
                     self._headers.popitem(last=False)
-            if keep:
-                added += sum(self._offer(Delivery.decode(bytes.fromhex(raw[2:]))) for raw in entry["deliveries"])
-            last = number
-        return added, last
+            blocks.append((number, entry["deliveries"]))
+        return blocks
 
-    def _offer(self, delivery: Delivery) -> bool:
-        """Add a delivery that checks out and is not consumed yet."""
+    def _offer(self, delivery: Delivery) -> str:
+        """Add a delivery that checks out and is not consumed yet: "added", "skipped"
+        (held already, consumed, or refused, which is logged) or "full"."""
         try:
             check_delivery(delivery, self.chain.params, self)
         except InvalidDelivery as err:
             log.warning("relayed receipt refused: %s", err)
-            return False
+            return "skipped"
         if self.chain.consumed(delivery.receipt.id) is not None:
-            return False
-        return self.inbox.add(delivery)
+            return "skipped"
+        if self.inbox.add(delivery):
+            return "added"
+        return "full" if self.inbox.full else "skipped"
 
     def _advance(self, shard: int, next_block: int) -> None:
-        """Scan on from `next_block`; the saved cursor stays at the oldest receipt waiting."""
+        """Scan on from `next_block` (every receipt before it is in the inbox or consumed);
+        the saved cursor stays at the oldest receipt waiting, so a restart finds it."""
         self._next[shard] = max(self._next[shard], next_block)
         waiting = self.inbox.oldest_block(shard)
         saved = self._next[shard] if waiting is None else min(waiting, self._next[shard])
