@@ -38,6 +38,9 @@ POLL_INTERVAL = 0.1  # seconds between scans of the other shards
 SCAN_LIMIT = 256  # source blocks asked for at once
 HEADER_CACHE = 16_384  # final source headers kept per node
 CALL_TIMEOUT = 5.0
+# A header the cache misses is asked for while a block is checked, under the chain's
+# lock: a shard that does not answer soon makes the check fail (and be retried), not wait.
+LOOKUP_TIMEOUT = 1.0
 
 
 class ShardUnavailable(RuntimeError):
@@ -65,20 +68,22 @@ class ShardLink:
         except (OSError, UnicodeDecodeError):
             raise ShardUnavailable(f"shard {self.shard} does not serve yet (no {URL_FILE} in {self.datadir})") from None
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
         url = urllib.parse.urlsplit(self.url())
         held = getattr(self._local, "held", None)
         if held is None or held[0] != url.netloc:  # none yet, or the shard restarted on another port
             if held is not None:
                 held[1].close()
-            held = self._local.held = (url.netloc, http.client.HTTPConnection(url.hostname, url.port,
-                                                                              timeout=CALL_TIMEOUT))
+            held = self._local.held = (url.netloc, http.client.HTTPConnection(url.hostname, url.port))
+        held[1].timeout = timeout
+        if held[1].sock is not None:
+            held[1].sock.settimeout(timeout)
         return held[1]
 
-    def call(self, method: str, params: list):
+    def call(self, method: str, params: list, timeout: float = CALL_TIMEOUT):
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
         for attempt in (1, 2):  # a kept connection the shard has closed fails once: connect again
-            connection = self._connection()
+            connection = self._connection(timeout)
             try:
                 connection.request("POST", "/", body, {"Content-Type": "application/json"})
                 answer = json.loads(connection.getresponse().read())
@@ -131,7 +136,8 @@ class ReceiptRelay:
         if link is None:
             return None
         try:
-            self._scan_blocks(shard, link.call("ewasm_getOutgoingReceipts", [hex(self.shard), hex(number), "0x1"]))
+            self._scan_blocks(shard, link.call("ewasm_getOutgoingReceipts", [hex(self.shard), hex(number), "0x1"],
+                                               timeout=LOOKUP_TIMEOUT))
         except (ShardUnavailable, MalformedReceipt, KeyError, TypeError, ValueError) as err:
             log.debug("cannot learn block %d of shard %d: %s", number, shard, err)
             return None

@@ -15,7 +15,7 @@ class InProcess:
     def __init__(self, chain):
         self.chain = chain
 
-    def call(self, method: str, params: list):
+    def call(self, method: str, params: list, timeout: float | None = None):
         from chain.rpc.receipt_methods import receipt_methods
         fn, _ = receipt_methods(self.chain, None, self.chain.params.shards.count)[method]
         return fn(params)
