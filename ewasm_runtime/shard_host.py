@@ -5,7 +5,8 @@ value (and a payload) to an address on another shard with `sendReceipt`: the val
 leaves its balance at once, and the chain delivers the receipt on the destination
 shard once the sending block is final. While a delivery runs, its top frame reads the
 receipt it is handling with the `getReceipt*` functions; every other frame, and every
-ordinary transaction, sees none (`getReceiptSourceShard` answers -1).
+ordinary transaction, sees none (`getReceiptSourceShard` answers -1). A delivery, which
+runs on gas the receiver does not pay for, sends no receipts of its own.
 
 Signatures and conventions are those of the `ethereum` module (eei.py): values are
 128-bit little-endian, addresses 20 bytes, pointers into linear memory are checked.
@@ -36,6 +37,10 @@ def sendReceipt(f, a):
     shards = f.tx.env.shards
     if shards is None:
         raise HostTrap("this chain has no shards")
+    if f.tx.incoming is not None:
+        # A delivery runs on gas nobody paid for: receipts it sent on could multiply
+        # without end, every block, at no one's cost.
+        raise HostTrap("a delivery cannot send receipts on")
     if length > G.MAX_RECEIPT_PAYLOAD:
         raise HostTrap(f"a payload of {length} bytes is above the limit of {G.MAX_RECEIPT_PAYLOAD}")
     requested = int(ctypes.c_int32(a[0] & U32).value)

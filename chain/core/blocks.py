@@ -22,6 +22,11 @@ class InvalidBlock(ValueError):
     """A block that breaks a rule of the chain; the message names the rule and the values."""
 
 
+class NotYetVerifiable(InvalidBlock):
+    """A block this node cannot check yet: it delivers a receipt from a source block
+    that is not final here yet. The same block may import later; its sender is honest."""
+
+
 _hash32 = Binary.fixed_length(32)
 _address = Binary.fixed_length(20)
 _UNSEALED_FIELDS = [big_endian_int, big_endian_int, _hash32, big_endian_int, _address, _hash32, _hash32,

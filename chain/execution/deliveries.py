@@ -7,7 +7,8 @@ Each delivery consumes one receipt, in block order, on the state the transaction
 2. run it: the value appears in the outbox, which calls the receiver with it (calldata
    the payload, gas DELIVERY_GAS beyond the intrinsic, price 0, scope this shard), so an
    account is credited and a contract's handler runs, reading the receipt through the
-   `shard` import module;
+   `shard` import module (it may not send receipts on: that gas is nobody's). Value it
+   sends the fee pot goes to the proposer, as in a transaction;
 3. if that fails (the handler reverts, runs out of gas, leaves the shard's scope, or
    the receiver is a precompile or one of the chain's system contracts), the value
    leaves again in a refund receipt to the sender on the source shard. A refund that
@@ -35,7 +36,7 @@ from chain.core.cross_shard import (
 from chain.core.params import ChainParams
 from chain.core.shards import is_system
 from chain.core.system import OUTBOX, PERMISSIONS, VALIDATORS
-from chain.execution.serial import BlockContext, BlockExecution, add_outgoing
+from chain.execution.serial import BlockContext, BlockExecution
 from chain.state.account import StateReader
 from chain.state.overlay import BlockState, ChangesReader
 from ewasm_runtime import IncomingReceipt, Message, Status
@@ -84,6 +85,9 @@ def apply_deliveries(base: StateReader, execution: BlockExecution, deliveries: l
             execution.refused_deliveries.append((delivery, reason))
             continue
         execution.deliveries.append(_deliver(state, execution, delivery, env, context, params))
+    if state.fees:  # value a handler sent the fee pot goes to the proposer, as in a transaction
+        state.add_balance(context.proposer, state.fees)
+        execution.fees += state.fees
     execution.changes.overwrite(state.changes())
 
 
@@ -97,10 +101,7 @@ def _deliver(state: BlockState, execution: BlockExecution, delivery: Delivery, e
     else:
         result = _run_receiver(state, receipt, env, params)
         succeeded, gas_used = result.status is Status.SUCCESS, result.gas_used
-        if succeeded:
-            for sent in result.receipts:  # a handler may send receipts on
-                add_outgoing(execution, sent, context, receipt.id)
-        else:
+        if not succeeded:
             error = result.status.value + (f": {result.error}" if result.error else "")
             state.add_balance(OUTBOX, -receipt.value)  # the value the failed call left in the outbox
     if succeeded:

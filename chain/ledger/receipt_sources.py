@@ -22,6 +22,10 @@ class InvalidDelivery(ValueError):
     """A delivery that cannot be consumed here; the message says which check failed."""
 
 
+class SourceNotFinal(InvalidDelivery):
+    """The block a delivery names is not final here (yet): ask again later."""
+
+
 @dataclass(frozen=True)
 class SourceHeader:
     """What a delivery is checked against: a final block of its source shard."""
@@ -50,7 +54,7 @@ def check_delivery(delivery: Delivery, params: ChainParams, sources: FinalSource
                               f"{params.shards.count}")
     header = sources.final_header(receipt.source_shard, receipt.block) if sources is not None else None
     if header is None:
-        raise InvalidDelivery(f"{rid}: block {receipt.block} of shard {receipt.source_shard} is not final here")
+        raise SourceNotFinal(f"{rid}: block {receipt.block} of shard {receipt.source_shard} is not final here")
     if header.hash != delivery.source_hash:
         raise InvalidDelivery(f"{rid} names block 0x{delivery.source_hash.hex()}; block {receipt.block} of shard "
                               f"{receipt.source_shard} is 0x{header.hash.hex()}")

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from chain.core.blocks import Block, Header, InvalidBlock, transactions_root
+from chain.core.blocks import Block, Header, InvalidBlock, NotYetVerifiable, transactions_root
 from chain.core.cross_shard import Delivery, MalformedReceipt, outgoing_root
 from chain.core.hashing import keccak256
 from chain.core.merkle import list_root
 from chain.core.params import ChainParams
 from chain.execution.serial import BlockExecution
-from chain.ledger.receipt_sources import FinalSources, InvalidDelivery, check_delivery
+from chain.execution.deliveries import MAX_DELIVERIES
+from chain.ledger.receipt_sources import FinalSources, InvalidDelivery, SourceNotFinal, check_delivery
 from chain.tx.codec import decode_transaction
 from chain.tx.errors import InvalidTransaction
 from chain.tx.transaction import Transaction
@@ -101,11 +102,15 @@ def decode_body(block: Block, params: ChainParams, known: KnownTransactions | No
 def decode_deliveries(block: Block, params: ChainParams, sources: FinalSources | None) -> list[Delivery]:
     """Step 2's deliveries: each well-formed, for this shard, and proven by a final
     block of its source shard."""
+    if len(block.deliveries) > MAX_DELIVERIES:  # before any of them costs a lookup
+        raise InvalidBlock(f"block {block.number}: {len(block.deliveries)} deliveries (at most {MAX_DELIVERIES})")
     deliveries = []
     for index, raw in enumerate(block.deliveries):
         try:
             delivery = Delivery.decode(raw)
             check_delivery(delivery, params, sources)
+        except SourceNotFinal as err:
+            raise NotYetVerifiable(f"block {block.number}: delivery {index} cannot be checked yet: {err}") from None
         except (MalformedReceipt, InvalidDelivery) as err:
             raise InvalidBlock(f"block {block.number}: delivery {index} is invalid: {err}") from None
         deliveries.append(delivery)

@@ -33,7 +33,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from chain.core.blocks import Block, InvalidBlock
+from chain.core.blocks import Block, InvalidBlock, NotYetVerifiable
 from chain.core.hashing import EMPTY_CODE_HASH, keccak256
 from chain.core.system import IS_ALLOWED, PERMISSIONS, YES, permission_call
 from chain.net import wire
@@ -359,6 +359,10 @@ class NetworkService:
     def _import(self, node_id: bytes, block: Block) -> bool:
         try:
             self.node.import_block(block)
+        except NotYetVerifiable as err:  # this node's other shards are behind: no fault of the sender
+            log.info("block %d from 0x%s waits: %s", block.number, node_id.hex(), err)
+            self.sync.put_aside(node_id)
+            return False
         except InvalidBlock as err:
             log.warning("refused block %d from 0x%s: %s", block.number, node_id.hex(), err)
             self.transport.ban(node_id, f"sent an invalid block: {err}")

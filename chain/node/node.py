@@ -38,7 +38,7 @@ from chain.rpc.server import RpcLimits, RpcServer
 from chain.tx.codec import decode_transaction
 from chain.tx.signing import sign_scoped_transaction
 from chain.tx.transaction import Transaction
-from chain.txpool.inbox import ReceiptInbox
+from chain.txpool.inbox import FULL, ReceiptInbox
 from chain.txpool.policy import PoolLimits
 from chain.txpool.pool import TransactionPool
 
@@ -124,7 +124,7 @@ class Node:
         consumed = self.chain.consumed(rid)
         if consumed is not None:
             raise InvalidDelivery(f"receipt 0x{rid.hex()} was consumed in block {consumed[1]} ({consumed[0]})")
-        if not self.inbox.add(delivery) and self.inbox.full:
+        if self.inbox.add(delivery) == FULL:
             raise InvalidDelivery(f"the inbox holds {len(self.inbox)} receipts already; try again after a block")
         self.engine.wake()
         return rid
@@ -340,7 +340,10 @@ class Node:
             self._restore([raw for block in reversed(left) for raw in block.transactions])
             for block in reversed(left):  # their receipts are unconsumed again: deliver them on the new branch
                 for raw in block.deliveries:
-                    self.inbox.add(Delivery.decode(raw))
+                    delivery = Delivery.decode(raw)
+                    self.inbox.add(delivery, force=True)
+                    if self.relay is not None:
+                        self.relay.rewind(delivery.receipt.source_shard, delivery.receipt.block)
             try:
                 for block in branch:
                     self.import_block(block)

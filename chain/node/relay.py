@@ -29,7 +29,7 @@ from typing import Callable
 from chain.core.cross_shard import Delivery, MalformedReceipt
 from chain.ledger.blockchain import Blockchain
 from chain.ledger.receipt_sources import InvalidDelivery, SourceHeader, check_delivery
-from chain.txpool.inbox import ReceiptInbox
+from chain.txpool.inbox import ADDED, FULL, ReceiptInbox
 
 log = logging.getLogger("ewasm.relay")
 
@@ -178,8 +178,8 @@ class ReceiptRelay:
         added = 0
         for number, deliveries in blocks:
             offered = [self._offer(d) for d in deliveries]
-            added += sum(1 for result in offered if result == "added")
-            if "full" in offered:
+            added += offered.count(ADDED)
+            if FULL in offered:
                 break
             self._advance(shard, number + 1)
         return added
@@ -200,8 +200,8 @@ class ReceiptRelay:
         return blocks
 
     def _offer(self, delivery: Delivery) -> str:
-        """Add a delivery that checks out and is not consumed yet: "added", "skipped"
-        (held already, consumed, or refused, which is logged) or "full"."""
+        """Add a delivery that checks out and is not consumed yet: the inbox's ADDED,
+        HELD or FULL, or "skipped" (consumed, or refused, which is logged)."""
         try:
             check_delivery(delivery, self.chain.params, self)
         except InvalidDelivery as err:
@@ -209,9 +209,7 @@ class ReceiptRelay:
             return "skipped"
         if self.chain.consumed(delivery.receipt.id) is not None:
             return "skipped"
-        if self.inbox.add(delivery):
-            return "added"
-        return "full" if self.inbox.full else "skipped"
+        return self.inbox.add(delivery)
 
     def _advance(self, shard: int, next_block: int) -> None:
         """Scan on from `next_block` (every receipt before it is in the inbox or consumed);
@@ -222,6 +220,14 @@ class ReceiptRelay:
         if saved != self._saved[shard]:
             self.chain.store.put_meta(_cursor_key(shard), saved.to_bytes(8, "big"))
             self._saved[shard] = saved
+
+    def rewind(self, source_shard: int, block: int) -> None:
+        """A receipt of `block` is waiting again (a reverted block had consumed it): keep
+        the saved cursor at or before it, so that a restart scans it again."""
+        self._next[source_shard] = min(self._next[source_shard], block)
+        if block < self._saved_cursor(source_shard):  # the store's, not a cached copy: this is rare
+            self.chain.store.put_meta(_cursor_key(source_shard), block.to_bytes(8, "big"))
+        self._saved[source_shard] = min(self._saved[source_shard], block)
 
     def _saved_cursor(self, shard: int) -> int:
         saved = self.chain.store.get_meta(_cursor_key(shard))

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from chain.core.cross_shard import Delivery
 
 MAX_WAITING = 65_536  # receipts held at once; beyond it the relay waits for blocks to drain them
+ADDED, HELD, FULL = "added", "held", "full"
 
 
 class ReceiptInbox:
@@ -32,14 +33,17 @@ class ReceiptInbox:
     def full(self) -> bool:
         return len(self._waiting) >= self.capacity
 
-    def add(self, delivery: Delivery) -> bool:
-        """Hold `delivery`; False if it is held already or the inbox is full."""
+    def add(self, delivery: Delivery, *, force: bool = False) -> str:
+        """Hold `delivery`: ADDED, HELD (it is already) or FULL, decided under the lock.
+        `force` takes it even when full: a receipt a reverted block had consumed."""
         with self._lock:
             rid = delivery.receipt.id
-            if rid in self._waiting or len(self._waiting) >= self.capacity:
-                return False
+            if rid in self._waiting:
+                return HELD
+            if len(self._waiting) >= self.capacity and not force:
+                return FULL
             self._waiting[rid] = delivery
-            return True
+            return ADDED
 
     def ready(self, limit: int) -> list[Delivery]:
         """The `limit` oldest waiting deliveries, for the next block."""

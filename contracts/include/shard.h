@@ -25,8 +25,9 @@
 
 /* The shard of `to` when shard is SHARD_OF_ADDRESS; a system address (on every shard)
  * needs its shard named. Returns 0 when sent, 1 when the balance cannot cover value16.
- * Traps for a payload above 4096 bytes, no such shard, or a refund address that is not
- * on this shard. Gas: 9,700 + 8 per payload byte. */
+ * Traps for a payload above 4096 bytes, no such shard, a refund address that is not on
+ * this shard, or in a frame that is handling a delivery (its gas is nobody's).
+ * Gas: 9,700 + 8 per payload byte. */
 #define SHARD_OF_ADDRESS (-1)
 SHARD_IMPORT(sendReceipt)
 int32_t shard_sendReceipt(int32_t shard, const uint8_t *to20, const uint8_t *value16, const void *data,

@@ -170,3 +170,13 @@ def test_the_shard_id_is_the_environments():
     world = sharded_world(1)
     world.deploy(A, module("(i32.store (i32.const 0) (call $getShardId)) (call $finish (i32.const 0) (i32.const 4))"))
     assert world.call(A).output == (1).to_bytes(4, "little")
+
+
+def test_a_delivery_sends_no_receipts_of_its_own():
+    """A delivery runs on gas the receiver does not pay for: receipts it sent on could
+    multiply every block at no one's cost."""
+    world = sharded_world()
+    world.deploy(A, module(SEND + FINISH_RESULT, SEND_DATA), balance=800)
+    incoming = IncomingReceipt(id=bytes(14), source_shard=1, source=B, sender=DEST, value=0)
+    result = execute(Message(SENDER, A, b"", gas=100_000, incoming=incoming), world.state, world.env, world.runtime)
+    assert result.status is Status.TRAP and "a delivery cannot send receipts on" in result.error

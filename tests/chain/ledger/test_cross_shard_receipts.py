@@ -249,3 +249,28 @@ def test_a_held_block_is_committed_only_with_the_body_it_was_executed_with(shard
     assert one.commit_held(stripped, InstantRules()) is None
     assert one.commit_held(candidate.block, InstantRules()) is not None
     assert balance(one, address(BOB)) == FUNDS + 50
+
+
+def test_value_delivered_to_the_fee_pot_goes_to_the_proposer_and_none_is_lost(shards):
+    from chain.state.overlay import FEE_POT
+    zero, one = shards.chains
+    supply = total_supply(shards)
+    block, _ = zero.build_block([send_across(ALICE, FEE_POT, 10**18)], PROPOSER)
+    one.build_block([], PROPOSER, deliveries=zero.outgoing_deliveries(block.number, 1))
+    assert total_supply(shards) == supply
+
+
+def test_a_block_whose_source_is_not_final_here_is_not_yet_verifiable_rather_than_invalid(shards, tmp_path):
+    from chain.core.blocks import NotYetVerifiable
+    zero, one = shards.chains
+    block, _ = zero.build_block([send_across(ALICE, address(BOB), 9)], PROPOSER)
+    built, _ = one.build_block([], PROPOSER, deliveries=zero.outgoing_deliveries(block.number, 1))
+    replica = Blockchain.initialize(str(tmp_path / "behind1"), one.spec)
+    try:
+        with pytest.raises(NotYetVerifiable, match="cannot be checked yet"):
+            replica.import_block(built, InstantRules())  # it knows no other shard
+        replica.sources = shards
+        replica.import_block(built, InstantRules())
+        assert balance(replica, address(BOB)) == FUNDS + 9
+    finally:
+        replica.close()

@@ -52,3 +52,19 @@ def test_a_full_inbox_holds_the_cursor_at_the_first_receipt_it_could_not_take(sh
     _, execution = one.build_block([], PROPOSER, deliveries=inbox.ready(2))
     assert len(execution.deliveries) == 2
     assert all(one.consumed(d.receipt.id) for n in range(1, 5) for d in zero.outgoing_deliveries(n, 1))
+
+
+def test_a_rewound_cursor_scans_a_receipt_again_after_a_restart(shards):
+    zero, one = shards.chains
+    zero.build_block([send_across(ALICE, address(BOB), 5)], PROPOSER)
+    zero.build_block([send_across(ALICE, address(BOB), 6, nonce=1)], PROPOSER)
+    inbox = ReceiptInbox()
+    relay = relay_for(shards, inbox)
+    assert relay.scan_once() == 2
+    one.build_block([], PROPOSER, deliveries=inbox.ready(2))
+    inbox.remove([d.receipt.id for n in (1, 2) for d in zero.outgoing_deliveries(n, 1)])
+    relay.scan_once()  # both consumed: the saved cursor moves past them
+    assert relay_for(shards, ReceiptInbox()).scan_once() == 0
+    relay.rewind(0, 1)  # as after a fork switch took back the block that consumed them
+    restarted = relay_for(shards, ReceiptInbox())
+    assert restarted._next[0] == 1  # it scans from block 1 again (the consumed set filters)
