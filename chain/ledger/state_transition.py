@@ -31,8 +31,8 @@ from chain.core.cross_shard import Delivery, MalformedReceipt, outgoing_root
 from chain.core.hashing import keccak256
 from chain.core.merkle import list_root
 from chain.core.params import ChainParams
-from chain.execution.serial import BlockExecution
 from chain.execution.deliveries import MAX_DELIVERIES
+from chain.execution.serial import BlockExecution
 from chain.ledger.receipt_sources import FinalSources, InvalidDelivery, SourceNotFinal, check_delivery
 from chain.tx.codec import decode_transaction
 from chain.tx.errors import InvalidTransaction

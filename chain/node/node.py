@@ -330,8 +330,9 @@ class Node:
 
         The transactions of the blocks left go back to the pool first, on the ancestor's
         state, so that each sender's run stays whole, and the receipts they delivered go
-        back to the inbox; the branch's blocks then take out what they include. If a block of the branch fails to import, the node goes back
-        to the blocks it left, and InvalidBlock is raised.
+        back to the inbox; the branch's blocks then take out what they include. If a
+        block of the branch fails to import, the node goes back to the blocks it left,
+        and InvalidBlock is raised.
         """
         with self.chain.lock:
             if ancestor < self.chain.finalized:

@@ -4,9 +4,18 @@ and neither a full inbox nor a restart lets its cursor pass a receipt still wait
 
 from __future__ import annotations
 
+import pytest
+
 from chain.node.relay import ReceiptRelay
 from chain.txpool.inbox import ReceiptInbox
-from tests.chain.ledger.test_cross_shard_receipts import ALICE, BOB, PROPOSER, address, send_across, shards  # noqa: F401
+from tests.chain.ledger.test_cross_shard_receipts import ALICE, BOB, PROPOSER, Shards, address, send_across
+
+
+@pytest.fixture
+def shards(tmp_path):
+    made = Shards(tmp_path)
+    yield made
+    made.close()
 
 
 class InProcess:
