@@ -36,10 +36,10 @@ from chain.core.cross_shard import (
 from chain.core.params import ChainParams
 from chain.core.shards import is_system
 from chain.core.system import OUTBOX, PERMISSIONS, VALIDATORS
-from chain.execution.serial import BlockContext, BlockExecution
+from chain.execution.serial import BlockContext, BlockExecution, add_outgoing
 from chain.state.account import StateReader
 from chain.state.overlay import BlockState, ChangesReader
-from ewasm_runtime import IncomingReceipt, Message, Status
+from ewasm_runtime import IncomingReceipt, Message, SentReceipt, Status
 from ewasm_runtime.gas import intrinsic_gas
 
 DELIVERY_GAS = 300_000  # what a receiver's handler may use, beyond the intrinsic gas of its payload
@@ -129,9 +129,7 @@ def _run_receiver(state: BlockState, receipt: CrossShardReceipt, env, params: Ch
 
 def _refund(execution: BlockExecution, receipt: CrossShardReceipt, context: BlockContext) -> None:
     """Send the value back to the sender on the source shard, naming the receipt."""
-    execution.outgoing.append(CrossShardReceipt(
-        source_shard=context.shard_id, block=context.number, index=len(execution.outgoing),
-        dest_shard=receipt.source_shard, source=receipt.to, to=receipt.refund_to, value=receipt.value,
-        payload=receipt.payload, refund_to=receipt.refund_to, refund_of=receipt.id))
-    execution.origins.append(receipt.id)
+    back = SentReceipt(source=receipt.to, dest_shard=receipt.source_shard, to=receipt.refund_to,
+                       value=receipt.value, payload=receipt.payload, refund_to=receipt.refund_to)
+    add_outgoing(execution, back, context, receipt.id, refund_of=receipt.id)
 

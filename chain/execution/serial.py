@@ -141,12 +141,14 @@ def finish_block(base: StateReader, txs: list[Transaction], outcomes: list[Outco
     return execution
 
 
-def add_outgoing(execution: BlockExecution, sent: SentReceipt, context: BlockContext, origin: bytes) -> None:
-    """Number a receipt the block sends: the next index of its outgoing list."""
+def add_outgoing(execution: BlockExecution, sent: SentReceipt, context: BlockContext, origin: bytes,
+                 refund_of: bytes = b"") -> None:
+    """Number a receipt the block sends (a transaction's, or a refund, which names the
+    receipt it returns): the next index of its outgoing list."""
     execution.outgoing.append(CrossShardReceipt(
         source_shard=context.shard_id, block=context.number, index=len(execution.outgoing),
         dest_shard=sent.dest_shard, source=sent.source, to=sent.to, value=sent.value,
-        payload=sent.payload, refund_to=sent.refund_to))
+        payload=sent.payload, refund_to=sent.refund_to, refund_of=refund_of))
     execution.origins.append(origin)
 
 
