@@ -200,7 +200,8 @@ class PbftEngine(ConsensusEngine):
                 self.producer.save_consensus(WAL_KEY, VoteLog(machine.height, machine.sent, machine.prepared).encode())
             elif isinstance(action, Broadcast):
                 payload = action.signed.encode()
-                self._mine = [*self._mine, payload][-MAX_KEPT_OWN:]
+                if payload not in self._mine:  # (a vote sent again is kept once)
+                    self._mine = [*self._mine, payload][-MAX_KEPT_OWN:]
                 self.messages_sent += self.producer.broadcast_consensus(payload)
                 if self.equivocate:
                     self._send_twin(action.signed)

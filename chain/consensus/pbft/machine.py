@@ -22,6 +22,10 @@ One height, after Besu's QbftBlockHeightManager and QbftRound:
    ROUND-CHANGE with its certificate. A weak quorum (f + 1) of ROUND-CHANGEs for later
    rounds makes it jump to the lowest of them; a valid PROPOSAL for a later round does
    too.
+7. Unlike Besu, which trusts its links never to lose a message, a validator that has
+   not decided sends its votes of the current round again every request_timeout. A
+   lost vote is then a short delay, not a round change whose timer doubles (votes count
+   once, so the copies change nothing else).
 
 Against hostile validators: rounds beyond MAX_ROUNDS_AHEAD of the current one are not
 kept, each validator counts once per vote, and a second, different PROPOSAL or COMMIT
@@ -114,6 +118,8 @@ class HeightMachine:
         self.decided: Decided | None = None
         self.evidence: list[Evidence] = []
         self._building: int | None = None  # the round a BuildBlock was asked for
+        self.own: dict[tuple[Kind, int], Signed] = {}  # this node's votes at this height, to send again
+        self.resend_at = self.deadline + timeouts.request_timeout
 
     def restore(self, sent: dict[tuple[Kind, int], bytes], prepared: Prepared | None, now: float) -> None:
         """Take back what this validator signed at this height before a restart: it signs
@@ -127,8 +133,10 @@ class HeightMachine:
     def tick(self, now: float) -> list[Action]:
         """The clock moved: start round 0 when the block timer fires, change round when
         the round timer does."""
-        if self.decided is not None or now < self.deadline:
+        if self.decided is not None:
             return []
+        if now < self.deadline:
+            return self._resend(now) if self.started and now >= self.resend_at else []
         if not self.started:
             return self._enter(0, now)
         return self._round_change_to(self.round + 1, now)
@@ -301,7 +309,8 @@ class HeightMachine:
         if key in self.sent and self.sent[key] != message.digest:
             return []
         self.sent[key] = message.digest
-        signed = Signed.make(self.key, message)
+        signed = self.own[key] = Signed.make(self.key, message)
+        self.resend_at = now + self.timeouts.request_timeout
         actions: list[Action] = [Persist(signed, self.prepared), Broadcast(signed)]
         if message.kind == Kind.PROPOSAL:
             self._state(message.round).proposal = signed
@@ -311,6 +320,11 @@ class HeightMachine:
         else:
             self._count(signed)
         return actions
+
+    def _resend(self, now: float) -> list[Action]:
+        """This node's votes of the current round once more (already written ahead)."""
+        self.resend_at = now + self.timeouts.request_timeout
+        return [Broadcast(signed) for (_, round_), signed in self.own.items() if round_ == self.round]
 
     def _evidence(self, first: Signed, second: Signed) -> list[Action]:
         record = Evidence(first, second)
