@@ -13,6 +13,7 @@ import threading
 
 from ewasm_cli.arguments import integer, port, seconds
 from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
+from ewasm_cli.network_commands import base_fee_arg
 
 MAX_CHAIN_ID = 2**64 - 1
 
@@ -52,6 +53,7 @@ def register(sub) -> None:
                    help="seconds between PoA blocks, or PBFT's block period (above 0, at most 3600; default 1)")
     p.add_argument("--shards", type=integer(1, 256), default=1, metavar="N",
                    help="split the chain into N shards, each in a process of its own, served at /shard/K")
+    base_fee_arg(p)
     _run_args(p, key=False)
     p.set_defaults(handler=cmd_devnet)
 
@@ -343,7 +345,8 @@ def cmd_devnet(args) -> int:
     from chain.state.store import StoreError
     key = _key(args.dev_key) if args.dev_key else PrivateKey.generate()
     datadir = args.datadir or tempfile.mkdtemp(prefix="ewasm-devnet-")
-    raw = {**dev_spec(key.address, chain_id=args.chain_id, engine=args.engine, block_period=args.block_period),
+    raw = {**dev_spec(key.address, chain_id=args.chain_id, engine=args.engine, block_period=args.block_period,
+                      base_fee=args.base_fee),
            "shards": {"count": args.shards}}
     if args.shards > 1:
         from contracts import outbox_accounts

@@ -163,12 +163,13 @@ class Demo:
 
     def _deploy_and_fund(self) -> None:
         """Deploy the token (the dev key gets the supply), then give each sender its share."""
+        from chain.core.params import DEFAULT_MAX_FEE
         from chain.tx.signing import sign_scoped_transaction
         from contracts.token import deployer_code, transfer_data
         node0 = self.clients[0]
         deploy = sign_scoped_transaction(self.dev, chain_id=self.chain_id, nonce=0, gas_limit=5_000_000, to=None,
                                          data=deployer_code(), scope=[self.dev.address, self.token],
-                                         max_fee_per_gas=1, max_priority_fee_per_gas=1)
+                                         max_fee_per_gas=DEFAULT_MAX_FEE, max_priority_fee_per_gas=1)
         receipt = node0.receipt(node0.call("eth_sendRawTransaction", "0x" + deploy.hex()))
         if int(receipt["status"], 16) != 1:
             raise CommandError(f"token deployment failed: {receipt.get('error')}", EXIT_REFUSED)
@@ -178,7 +179,7 @@ class Demo:
         for i, sender in enumerate(self.senders):
             raw = sign_scoped_transaction(self.dev, chain_id=self.chain_id, nonce=1 + i, gas_limit=100_000,
                                           to=self.token, data=transfer_data(sender.address, share),
-                                          scope=[self.dev.address, self.token], max_fee_per_gas=1,
+                                          scope=[self.dev.address, self.token], max_fee_per_gas=DEFAULT_MAX_FEE,
                                           max_priority_fee_per_gas=1)
             hashes.append(node0.call("eth_sendRawTransaction", "0x" + raw.hex()))
         for tx_hash in hashes:
@@ -188,6 +189,7 @@ class Demo:
     def _sign_transfers(self) -> list[list[tuple[str, str]]]:
         """Per sender, its (raw, hash) transfers: the transfers spread evenly over the nodes."""
         from chain.core.hashing import keccak256
+        from chain.core.params import DEFAULT_MAX_FEE
         from chain.tx.signing import sign_scoped_transaction
         from contracts.token import transfer_data
         plans: list[list[tuple[str, str]]] = [[] for _ in self.senders]
@@ -197,7 +199,7 @@ class Demo:
             raw = sign_scoped_transaction(sender, chain_id=self.chain_id, nonce=len(plans[k]), gas_limit=100_000,
                                           to=self.token,
                                           data=transfer_data(self.recipients[i % len(self.recipients)], AMOUNT),
-                                          scope=[sender.address, self.token], max_fee_per_gas=1,
+                                          scope=[sender.address, self.token], max_fee_per_gas=DEFAULT_MAX_FEE,
                                           max_priority_fee_per_gas=1)
             plans[k].append(("0x" + raw.hex(), "0x" + keccak256(raw).hex()))
         return plans

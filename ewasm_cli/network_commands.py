@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+from chain.core.params import DEFAULT_BASE_FEE
 from ewasm_cli.arguments import integer, port, seconds
 from ewasm_cli.local_network import LocalNetwork
 from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
@@ -56,6 +57,7 @@ def register(sub) -> None:
     p.add_argument("--base-port", type=port, default=8545, metavar="P",
                    help="node k serves RPC on P+2k and p2p on P+2k+1 (default 8545)")
     p.add_argument("--chain-id", type=integer(1, 2**64 - 1), default=DEFAULT_CHAIN_ID)
+    base_fee_arg(p)
     p.add_argument("--shards", type=integer(1, 256), default=1, metavar="N",
                    help="split the chain into N shards; every node runs every shard (default 1)")
     p.add_argument("--dev-key", metavar="HEX", help="the funded developer key (default: generated)")
@@ -63,6 +65,12 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the network as one JSON object")
     p.set_defaults(handler=cmd_network_init)
     network.set_defaults(handler=lambda args: (network.print_help(), EXIT_USAGE)[1])
+
+
+def base_fee_arg(parser) -> None:
+    parser.add_argument("--base-fee", type=integer(0, 10**18), default=DEFAULT_BASE_FEE, metavar="WEI",
+                        help=f"the chain's constant base fee per gas (default {DEFAULT_BASE_FEE}, geth's floor; "
+                             f"0 for a chain without fees)")
 
 
 def key_from(text: str | None, flag: str):
@@ -87,7 +95,8 @@ def engine_spec(args, validators) -> dict:
                     "epochLength": getattr(args, "epoch_length", 30_000)}}
 
 
-def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int, shards: int = 1) -> dict:
+def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int, shards: int = 1,
+                 base_fee: int = DEFAULT_BASE_FEE) -> dict:
     """The consortium's chain spec: `engine` among its validators (in the spec and the
     validator-set contract), `nodes` on the permission list (contract and spec), `funded`
     accounts holding FUNDS each."""
@@ -104,7 +113,7 @@ def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int, shards: i
             "storage": {"0x" + k.hex(): "0x" + v.hex() for k, v in storage.items()}}
     spec = {"name": "ewasm-network",
             "engine": engine,
-            "params": {"chainId": chain_id, "gasLimit": DEFAULT_GAS_LIMIT},
+            "params": {"chainId": chain_id, "gasLimit": DEFAULT_GAS_LIMIT, "baseFeePerGas": base_fee},
             "genesis": {"timestamp": 0},
             "accounts": accounts,
             "network": {"admins": hexes([admin]), "nodes": hexes(nodes)}}
@@ -151,7 +160,7 @@ def initialize_network(args) -> dict:
     ids = [k.address for k in keys]
     funded = [dev.address, admin.address, *ids, *getattr(args, "fund", ())]  # `fund`: extra accounts (benchmarks)
     spec = network_spec(engine_spec(args, ids[:args.validators]), ids, admin.address, funded, chain_id=args.chain_id,
-                        shards=shards)
+                        shards=shards, base_fee=getattr(args, "base_fee", DEFAULT_BASE_FEE))
     root = args.dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
     spec_path = root / "spec.json"
@@ -221,7 +230,7 @@ def run_local_network(args) -> int:
     init = SimpleNamespace(dir=root, validators=args.nodes, regular=0, engine=args.engine,
                            step_duration=args.block_period, block_period=args.block_period,
                            base_port=args.rpc_port, chain_id=args.chain_id, dev_key=args.dev_key, admin_key=None,
-                           json=False, shards=args.shards)
+                           json=False, shards=args.shards, base_fee=args.base_fee)
     summary = (json.loads((root / "network.json").read_text()) if (root / "network.json").is_file()
                else initialize_network(init))
     stop = threading.Event()

@@ -45,6 +45,7 @@ from rich.table import Table  # noqa: E402
 from bench_chain import run_pipeline  # noqa: E402
 from chain.core.hashing import keccak256  # noqa: E402
 from chain.core.keys import PrivateKey  # noqa: E402
+from chain.core.params import DEFAULT_MAX_FEE  # noqa: E402
 from chain.tx.signing import sign_scoped_transaction  # noqa: E402
 from ewasm_cli.local_network import LocalNetwork, free_port_block  # noqa: E402
 from ewasm_cli.network_commands import initialize_network  # noqa: E402
@@ -89,7 +90,7 @@ def signed_transfers(senders: list[PrivateKey], count: int) -> list[list[bytes]]
         to = (0xB000000 + i).to_bytes(20, "big")
         plans[s].append(sign_scoped_transaction(senders[s], chain_id=CHAIN_ID, nonce=len(plans[s]), gas_limit=21_000,
                                                 to=to, value=1, scope=[senders[s].address, to],
-                                                max_fee_per_gas=1, max_priority_fee_per_gas=1))
+                                                max_fee_per_gas=DEFAULT_MAX_FEE, max_priority_fee_per_gas=1))
     return plans
 
 

@@ -47,6 +47,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from chain.core.keys import PrivateKey  # noqa: E402
+from chain.core.params import DEFAULT_MAX_FEE  # noqa: E402
 from chain.core.shards import ShardLayout  # noqa: E402
 from chain.core.system import OUTBOX  # noqa: E402
 from chain.tx.signing import sign_scoped_transaction  # noqa: E402
@@ -97,13 +98,13 @@ def signed_transfers(senders: list[PrivateKey], count: int, chain_id: int, *, cr
         if cross and int((i + 1) * cross) > int(i * cross):
             to = elsewhere + (0xC00000 + i).to_bytes(19, "big")
             raw = sign_scoped_transaction(key, chain_id=chain_id, nonce=nonces[s], gas_limit=100_000, to=OUTBOX,
-                                          value=1, data=to, scope=[key.address, OUTBOX], max_fee_per_gas=1,
-                                          max_priority_fee_per_gas=1)
+                                          value=1, data=to, scope=[key.address, OUTBOX],
+                                          max_fee_per_gas=DEFAULT_MAX_FEE, max_priority_fee_per_gas=1)
             crossing.add(i)
         else:
             to = key.address[:1] + (0xB00000 + i).to_bytes(19, "big")
             raw = sign_scoped_transaction(key, chain_id=chain_id, nonce=nonces[s], gas_limit=21_000, to=to,
-                                          value=1, scope=[key.address, to], max_fee_per_gas=1,
+                                          value=1, scope=[key.address, to], max_fee_per_gas=DEFAULT_MAX_FEE,
                                           max_priority_fee_per_gas=1)
         raws.append(raw)
         nonces[s] += 1
@@ -259,15 +260,15 @@ def follow(urls: list[str], sent_at: dict, start: float, timeout: float, all_inc
         for k in range(len(urls)):
             mine = [t for t in sent_at if t[0] == k and t not in included_at]
             if mine:
-                answers = post(urls[k], [{"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt",
+                answers = post(urls[k], [{"jsonrpc": "2.0", "id": i, "method": "ewasm_getTransactionResult",
                                           "params": [t[1]]} for i, t in enumerate(mine)])
                 seen = time.perf_counter()
                 for answer in answers:
-                    receipt = answer.get("result")
-                    if receipt:
+                    result = answer.get("result")
+                    if result:
                         t = mine[answer["id"]]
                         included_at[t] = seen
-                        receipt_ids[t] = receipt["crossShardReceipts"][0]
+                        receipt_ids[t] = result["crossShardReceipts"][0]
         for dest in range(len(urls)):
             mine = [t for t in receipt_ids if destinations[t] == dest and t not in delivered_at]
             if mine:

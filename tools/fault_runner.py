@@ -39,6 +39,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chain.core.keys import PrivateKey, to_checksum_address  # noqa: E402
+from chain.core.params import DEFAULT_MAX_FEE  # noqa: E402
 from chain.tx.signing import sign_scoped_transaction  # noqa: E402
 from ewasm_cli.history import HistoryError, check_history, rpc  # noqa: E402
 from ewasm_cli.local_network import LocalNetwork, free_port_block  # noqa: E402
@@ -98,7 +99,7 @@ class Runner:
             to = (0xFA000000 + self.rng.randrange(1 << 16)).to_bytes(20, "big")
             raw = sign_scoped_transaction(self.senders[s], chain_id=CHAIN_ID, nonce=self.nonces[s], gas_limit=21_000,
                                           to=to, value=1 + self.rng.randrange(1000),
-                                          scope=[self.senders[s].address, to], max_fee_per_gas=1,
+                                          scope=[self.senders[s].address, to], max_fee_per_gas=DEFAULT_MAX_FEE,
                                           max_priority_fee_per_gas=1)
             self.nonces[s] += 1
             self.recipients.add(to_checksum_address(to))

@@ -11,6 +11,14 @@ from functools import cached_property
 
 from chain.core.shards import ShardLayout
 
+# The base fee `ewasm devnet` and `ewasm network init` write into the specs they make:
+# geth's floor. Clients (ethers.js among them) send EIP-1559 transactions only when the
+# latest block's base fee is not zero; a consortium may still set 0 in its spec.
+DEFAULT_BASE_FEE = 7
+# What the project's own tools offer per gas on such a chain: ethers' rule, twice the
+# base fee and a tip of 1 wei.
+DEFAULT_MAX_FEE = 2 * DEFAULT_BASE_FEE + 1
+
 
 @dataclass(frozen=True)
 class ChainParams:

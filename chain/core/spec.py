@@ -43,7 +43,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chain.core.params import ChainParams
+from chain.core.params import DEFAULT_BASE_FEE, ChainParams
 from chain.core.shards import MAX_SHARDS, ShardLayout, is_system
 
 
@@ -356,14 +356,15 @@ def load_spec(path: str) -> ChainSpec:
 
 
 def dev_spec(funded: bytes, *, chain_id: int = 1337, engine: str = "instant", authority: bytes | None = None,
-             block_period: float = 1.0, balance: int = 10**24, cost_table: str = "") -> dict:
+             block_period: float = 1.0, balance: int = 10**24, cost_table: str = "",
+             base_fee: int = DEFAULT_BASE_FEE) -> dict:
     """The spec of a one-node development chain whose genesis funds `funded`."""
     engine_json = {"instant": {}} if engine == "instant" else \
         {"poa": {"authority": "0x" + (authority or funded).hex(), "blockPeriod": block_period}}
     return {
         "name": "ewasm-devnet",
         "engine": engine_json,
-        "params": {"chainId": chain_id, "gasLimit": 30_000_000, "costTable": cost_table},
+        "params": {"chainId": chain_id, "gasLimit": 30_000_000, "costTable": cost_table, "baseFeePerGas": base_fee},
         "genesis": {"timestamp": 0},
         "accounts": {"0x" + funded.hex(): {"balance": str(balance)}},
         "builtins": {"0x" + (1).to_bytes(20, "big").hex(): "ecrecover", "0x" + (2).to_bytes(20, "big").hex(): "sha256",

@@ -16,12 +16,47 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from chain.core.receipts import Log
 from chain.rpc.codec import INVALID_PARAMS, LIMIT_EXCEEDED, RpcError
+from chain.rpc.values import bounded_list, parse_address, parse_data
 
 LOGS, BLOCKS, PENDING = "logs", "blocks", "pending"
+MAX_LOG_ADDRESSES = 1_000
+MAX_TOPIC_ALTERNATIVES = 1_000
 FILTER_LIFETIME = 300.0  # seconds without a poll before a filter is removed (geth's 5 minutes)
 MAX_PER_CLIENT = 64
 MAX_FILTERS = 10_000
+
+
+# (the addresses, or None for any; per topic position, the wanted topics, or None for any)
+LogCriteria = tuple[set[bytes] | None, list[set[bytes] | None]]
+
+
+def log_criteria(query: dict) -> LogCriteria:
+    """The criteria of a log filter's `address` and `topics`, each checked (-32602)."""
+    addresses = query.get("address")
+    if addresses is not None:
+        addresses = bounded_list(addresses, "address", MAX_LOG_ADDRESSES)
+        addresses = {parse_address(a, f"address[{i}]") for i, a in enumerate(addresses)}
+    topics = query.get("topics") or []
+    if not isinstance(topics, list) or len(topics) > 4:
+        raise RpcError(INVALID_PARAMS, "topics: expected an array of at most 4 entries")
+    wanted = []
+    for i, entry in enumerate(topics):
+        if entry is None:
+            wanted.append(None)
+        else:
+            entries = bounded_list(entry, f"topics[{i}]", MAX_TOPIC_ALTERNATIVES)
+            wanted.append({parse_data(t, f"topics[{i}]", 32) for t in entries})
+    return addresses, wanted
+
+
+def log_matches(criteria: LogCriteria, log: Log) -> bool:
+    """Whether `log` comes from one of the addresses and has a wanted topic at each position."""
+    addresses, wanted = criteria
+    if addresses is not None and log.address not in addresses:
+        return False
+    return not any(w is not None and (i >= len(log.topics) or log.topics[i] not in w) for i, w in enumerate(wanted))
 
 
 @dataclass
@@ -51,7 +86,7 @@ class FilterRegistry:
             if sum(f.owner == owner for f in self._filters.values()) >= MAX_PER_CLIENT:
                 raise RpcError(LIMIT_EXCEEDED, f"a client holds at most {MAX_PER_CLIENT} filters: uninstall some "
                                                f"(eth_uninstallFilter)")
-            filter_id = "0x" + secrets.token_hex(16)
+            filter_id = random_id()
             self._filters[filter_id] = Filter(kind, owner, cursor, polled=self.clock(), **details)
             return filter_id
 
@@ -73,6 +108,11 @@ class FilterRegistry:
         now = self.clock()
         for filter_id in [k for k, f in self._filters.items() if now - f.polled > FILTER_LIFETIME]:
             del self._filters[filter_id]
+
+
+def random_id() -> str:
+    """A random 128-bit id, as a quantity (no leading zeros), as geth makes them."""
+    return hex(secrets.randbits(128) | 1)
 
 
 def _id(value: Any) -> str:

@@ -25,19 +25,19 @@ from chain.rpc.codec import (
     INVALID_REQUEST,
     LIMIT_EXCEEDED,
     METHOD_NOT_FOUND,
+    METHOD_NOT_SUPPORTED,
     RESOURCE_NOT_FOUND,
     RESOURCE_UNAVAILABLE,
     TRANSACTION_REJECTED,
     RpcError,
 )
-from chain.rpc.filters import BLOCKS, LOGS, PENDING, FilterRegistry
+from chain.rpc.filters import BLOCKS, LOGS, PENDING, FilterRegistry, log_criteria, log_matches
 from chain.rpc.receipt_methods import receipt_methods
-from chain.rpc.render import render_block, render_log, render_receipt, render_transaction
+from chain.rpc.render import render_block, render_chain_header, render_log, render_receipt, render_transaction
 from chain.rpc.values import (
     MAX_GAS,
     MAX_VALUE,
     bounded,
-    bounded_list,
     data,
     flag,
     parse_address,
@@ -58,12 +58,6 @@ MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOGS = 10_000
 
 
-MAX_LOG_ADDRESSES = 1_000
-
-
-MAX_TOPIC_ALTERNATIVES = 1_000
-
-
 MAX_PROOF_KEYS = 1_024
 
 
@@ -71,6 +65,9 @@ MAX_FEE_HISTORY_BLOCKS = 1_024
 
 
 MAX_REWARD_PERCENTILES = 100
+
+
+SUGGESTED_TIP = 1  # wei per gas above the base fee: the fee is constant, and blocks are seldom full
 
 
 
@@ -246,7 +243,7 @@ class RpcMethods:
             "eth_getFilterLogs": Method(self.get_filter_logs, 1, SCAN),
             "eth_uninstallFilter": Method(self.uninstall_filter, 1),
             "eth_getProof": Method(self.get_proof, 3, SCAN),
-            "eth_feeHistory": Method(self.fee_history, 3),
+            "eth_feeHistory": Method(self.fee_history, 3, READ),
             "txpool_status": Method(self.txpool_status, 0),
             "net_peerCount": Method(self.peer_count, 0),
             "net_listening": Method(lambda p: True, 0),
@@ -254,6 +251,11 @@ class RpcMethods:
             "ewasm_consensusStatus": Method(self.consensus_status, 0),
             "ewasm_evidence": Method(self.evidence, 0),
             "ewasm_proposeValidatorVote": Method(self.propose_validator_vote, 2, EXECUTION),
+            "ewasm_getHeader": Method(self.chain_header, 1, READ),
+            "ewasm_getTransactionResult": Method(self.transaction_result, 1, READ),
+            "ewasm_getProof": Method(self.proof_at, 3, SCAN),
+            "eth_subscribe": Method(_needs_websocket, 2),
+            "eth_unsubscribe": Method(_needs_websocket, 1),
         }
         # READ: a receipt's status may be asked of another shard's process.
         for name, (fn, max_params) in receipt_methods(chain, gateway, chain.params.shards.count).items():
@@ -293,10 +295,11 @@ class RpcMethods:
         return quantity(self.chain.head().number)
 
     def gas_price(self, p):
-        return quantity(max(self.chain.params.base_fee_per_gas, 1))
+        """A legacy transaction's price that is included: the base fee and the suggested tip."""
+        return quantity(self.chain.params.base_fee_per_gas + SUGGESTED_TIP)
 
     def max_priority_fee(self, p):
-        return quantity(1)
+        return quantity(SUGGESTED_TIP)
 
     def txpool_status(self, p):
         """geth's txpool_status: how many transactions are runnable, and how many wait."""
@@ -341,16 +344,42 @@ class RpcMethods:
             raise RpcError(TRANSACTION_REJECTED, f"{err.reason}: {err}") from None
 
     def fee_history(self, p):
+        """The blocks' fees as they were: the base fee (constant, and the next block's
+        too), the share of its gas limit each block used, and at each percentile the tip
+        that the block's gas paid, weighted by gas as geth weighs it."""
         count = _block_count(p.get(0, "blockCount"))
         head = self._block_number(p.get(1, "newestBlock"))
         percentiles = _reward_percentiles(p.get(2, "rewardPercentiles", None))
         count = min(count, head + 1)
         base = self.chain.params.base_fee_per_gas
+        headers = [self.chain.store.header(n) for n in range(head - count + 1, head + 1)]
         history = {"oldestBlock": quantity(head - count + 1), "baseFeePerGas": [quantity(base)] * (count + 1),
-                   "gasUsedRatio": [0.0] * count}
+                   "gasUsedRatio": [h.gas_used / h.gas_limit if h.gas_limit else 0.0 for h in headers]}
         if percentiles:
-            history["reward"] = [[quantity(0)] * len(percentiles) for _ in range(count)]
+            history["reward"] = [[quantity(t) for t in self._block_tips(h.number, percentiles, p)] for h in headers]
         return history
+
+    def _block_tips(self, number: int, percentiles: list[float], p) -> list[int]:
+        """The tip per gas at each percentile of block `number`'s gas (0 for an empty block)."""
+        p.budget.check_deadline(p.method)
+        store, base = self.chain.store, self.chain.params.base_fee_per_gas
+        paid = []
+        for tx_hash in store.block_tx_hashes(number):
+            tx = decode_transaction(store.transaction(tx_hash).raw)
+            paid.append((tx.effective_gas_price(base) - base, store.receipt(tx_hash).gas_used))
+        paid.sort()
+        total = sum(gas for _, gas in paid)
+        tips, index, covered = [], 0, 0
+        for percentile in percentiles:
+            if not paid:
+                tips.append(0)
+                continue
+            threshold = total * percentile / 100
+            while index < len(paid) - 1 and covered + paid[index][1] < threshold:
+                covered += paid[index][1]
+                index += 1
+            tips.append(paid[index][0])
+        return tips
 
     # -- state ----------------------------------------------------------------------
     def _block_number(self, tag: Any) -> int:
@@ -482,13 +511,23 @@ class RpcMethods:
         receipt = self.chain.store.receipt(tx_hash)
         header = self.chain.store.header(location.block_number)
         first_log_index = self._first_log_index(location.block_number, location.index)
-        rendered = render_receipt(decode_transaction(location.raw), receipt, header, location.index, first_log_index,
-                                  self.chain.params.base_fee_per_gas)
+        return render_receipt(decode_transaction(location.raw), receipt, header, location.index, first_log_index,
+                              self.chain.params.base_fee_per_gas)
+
+    def transaction_result(self, p):
+        """ewasm_getTransactionResult: what this chain says of a transaction beyond its
+        receipt: why it failed (null if it did not), and the ids of the cross-shard
+        receipts it sent (ewasm_getCrossShardReceipt has them in full)."""
+        tx_hash = parse_data(p.get(0, "hash"), "hash", 32)
+        location = self.chain.store.transaction(tx_hash)
+        if location is None:
+            return None
+        receipt = self.chain.store.receipt(tx_hash)
+        header = self.chain.store.header(location.block_number)
         sent = [data(receipt_id(header.shard_id, header.number, index))
                 for index, (origin, _) in enumerate(self.chain.store.outgoing(header.number)) if origin == tx_hash]
-        if sent:  # an extension: the ids of the cross-shard receipts it sent (ewasm_getCrossShardReceipt)
-            rendered["crossShardReceipts"] = sent
-        return rendered
+        return {"transactionHash": data(tx_hash), "blockNumber": quantity(header.number),
+                "status": quantity(receipt.status), "error": receipt.error or None, "crossShardReceipts": sent}
 
     def _receipt_at(self, tx_hash: bytes, number: int, index: int, first_log_index: int):
         """The rendered receipt of block `number`'s `index`-th transaction."""
@@ -510,6 +549,12 @@ class RpcMethods:
                 return None
             raise
         return self._block(number, flag(p.get(1, "fullTransactions", False), "fullTransactions"))
+
+    def chain_header(self, p):
+        """ewasm_getHeader: the header fields this chain adds (by number, tag or hash)."""
+        block = p.get(0, "block")
+        number = self._block_of(p, "hash" if isinstance(block, str) and len(block) == 66 else "number")
+        return None if number is None else render_chain_header(self.chain.store.header(number))
 
     def get_block_by_hash(self, p):
         number = self.chain.store.block_number_of(parse_data(p.get(0, "hash"), "hash", 32))
@@ -589,7 +634,7 @@ class RpcMethods:
         if not isinstance(query, dict):
             raise RpcError(INVALID_PARAMS, "eth_getLogs: the filter must be a JSON object")
         first, last = self._log_range(query)
-        return self._matching_logs(p, first, last, *_log_criteria(query))
+        return self._matching_logs(p, first, last, log_criteria(query))
 
     def _log_range(self, query: dict) -> tuple[int, int]:
         """The blocks a log query names: its blockHash, or fromBlock..toBlock (bounded)."""
@@ -609,15 +654,13 @@ class RpcMethods:
             raise RpcError(LIMIT_EXCEEDED, f"block range too large: at most {MAX_LOG_BLOCK_RANGE} blocks")
         return first, last
 
-    def _matching_logs(self, p, first: int, last: int, addresses, wanted) -> list[dict]:
+    def _matching_logs(self, p, first: int, last: int, criteria) -> list[dict]:
         result = []
         headers: dict[int, Any] = {}
         for seen, (number, log_index, tx_index, tx_hash, log) in enumerate(self.chain.store.logs(first, last)):
             if seen % 1024 == 0:
                 p.budget.check_deadline(p.method)
-            if addresses is not None and log.address not in addresses:
-                continue
-            if any(w is not None and (i >= len(log.topics) or log.topics[i] not in w) for i, w in enumerate(wanted)):
+            if not log_matches(criteria, log):
                 continue
             if number not in headers:
                 headers[number] = self.chain.store.header(number)
@@ -631,7 +674,7 @@ class RpcMethods:
         query = p.get(0, "filter")
         if not isinstance(query, dict):
             raise RpcError(INVALID_PARAMS, "eth_newFilter: the filter must be a JSON object")
-        criteria = _log_criteria(query)  # checked now: a bad filter is refused at install, not at each poll
+        criteria = log_criteria(query)  # checked now: a bad filter is refused at install, not at each poll
         if "blockHash" in query:
             self._log_range(query)
         for name in ("fromBlock", "toBlock"):
@@ -667,7 +710,7 @@ class RpcMethods:
             return [data(self.chain.store.header(n).hash) for n in range(first, last + 1)]
         if "blockHash" in entry.query:
             return []  # a filter on one block has nothing new to say
-        return self._matching_logs(p, first, last, *entry.criteria) if first <= last else []
+        return self._matching_logs(p, first, last, entry.criteria) if first <= last else []
 
     def get_filter_logs(self, p):
         """Every log the filter's criteria match, as eth_getLogs would answer them."""
@@ -675,10 +718,19 @@ class RpcMethods:
         if entry.kind != LOGS:
             raise RpcError(INVALID_PARAMS, "eth_getFilterLogs: not a log filter")
         first, last = self._log_range(entry.query)
-        return self._matching_logs(p, first, last, *entry.criteria)
+        return self._matching_logs(p, first, last, entry.criteria)
 
     # -- proofs ---------------------------------------------------------------------
     def get_proof(self, p):
+        return self._proof(p)[0]
+
+    def proof_at(self, p):
+        """ewasm_getProof: eth_getProof's result, with the block whose state root the
+        proofs lead to (the latest; a block may commit between two requests)."""
+        proof, header = self._proof(p)
+        return {**proof, "blockNumber": quantity(header.number), "stateRoot": data(header.state_root)}
+
+    def _proof(self, p) -> tuple[dict, Header]:
         address = parse_address(p.get(0, "address"))
         slots = p.get(1, "storageKeys")
         if not isinstance(slots, list) or len(slots) > MAX_PROOF_KEYS:
@@ -694,30 +746,16 @@ class RpcMethods:
             "storageHash": data(header.state_root),  # one tree holds accounts and slots
             "storageProof": [{"key": data(slot), "value": quantity(int.from_bytes(value, "big")),
                               "proof": [data(n) for n in proof.encode()]} for slot, value, proof in storage],
-            "blockNumber": quantity(header.number), "stateRoot": data(header.state_root),
-        }
+        }, header
 
 
 _NUMBER = re.compile(r"0x[0-9a-fA-F]+")
 
 
-def _log_criteria(query: dict):
-    """(addresses or None, topics per position: a set or None) of a log filter."""
-    addresses = query.get("address")
-    if addresses is not None:
-        addresses = bounded_list(addresses, "address", MAX_LOG_ADDRESSES)
-        addresses = {parse_address(a, f"address[{i}]") for i, a in enumerate(addresses)}
-    topics = query.get("topics") or []
-    if not isinstance(topics, list) or len(topics) > 4:
-        raise RpcError(INVALID_PARAMS, "topics: expected an array of at most 4 entries")
-    wanted = []
-    for i, entry in enumerate(topics):
-        if entry is None:
-            wanted.append(None)
-        else:
-            entries = bounded_list(entry, f"topics[{i}]", MAX_TOPIC_ALTERNATIVES)
-            wanted.append({parse_data(t, f"topics[{i}]", 32) for t in entries})
-    return addresses, wanted
+def _needs_websocket(p):
+    """eth_subscribe and eth_unsubscribe over HTTP: subscriptions live on a connection."""
+    raise RpcError(METHOD_NOT_SUPPORTED, f"{p.method}: subscriptions need a WebSocket connection (ws:// on the same "
+                                         f"port); over HTTP, poll with eth_newFilter and eth_getFilterChanges")
 
 
 def _check_range(first: int, last: int) -> None:

@@ -1,5 +1,11 @@
 """Chain records as the JSON objects of the Ethereum JSON-RPC: transactions, receipts,
-logs and blocks, with the field names and encodings that web3.py and ethers expect.
+logs and blocks, with the fields and encodings that ethereum/execution-apis specifies
+(and web3.py and ethers expect), and no others.
+
+What this chain adds to a header (its shard, cross-shard roots, validator set and seal)
+and to a receipt (why a failed transaction failed) is rendered apart, for the ewasm_*
+methods: a standard object carries only standard fields, so that clients validating
+them strictly accept them.
 
 Each function takes the record and the block it belongs to (None for a pending
 transaction) and returns the object; nothing here reads the store.
@@ -23,6 +29,7 @@ def render_transaction(tx: Transaction, header: Header | None, index: int | None
         "hash": data(tx.hash), "nonce": quantity(tx.nonce),
         "blockHash": data(header.hash) if header else None,
         "blockNumber": quantity(header.number) if header else None,
+        "blockTimestamp": quantity(header.timestamp) if header else None,
         "transactionIndex": quantity(index) if header else None,
         "from": to_checksum_address(tx.sender), "to": to_checksum_address(tx.to) if tx.to else None,
         "value": quantity(tx.value), "gas": quantity(tx.gas_limit),
@@ -63,22 +70,34 @@ def render_receipt(tx: Transaction, receipt: Receipt, header: Header, index: int
         "effectiveGasPrice": quantity(tx.effective_gas_price(base_fee)),
         "contractAddress": to_checksum_address(receipt.contract_address) if receipt.contract_address else None,
         "logs": logs, "logsBloom": data(bloom(receipt.logs)), "status": quantity(receipt.status),
-        "type": quantity(tx.tx_type), "error": receipt.error or None,
+        "type": quantity(tx.tx_type),
     }
 
 
-def render_block(header: Header, transactions: list, logs: list[Log], base_fee: int) -> dict:
-    """A block; `transactions` are hashes (0x-hex) or rendered transactions."""
+def render_header(header: Header, logs: list[Log], base_fee: int) -> dict:
+    """A block's header as eth_subscribe's newHeads sends it; `logs` are the block's."""
     return {
         "number": quantity(header.number), "hash": data(header.hash), "parentHash": data(header.parent_hash),
         "nonce": "0x0000000000000000", "sha3Uncles": data(EMPTY_UNCLES_HASH), "logsBloom": data(bloom(logs)),
         "transactionsRoot": data(header.transactions_root), "stateRoot": data(header.state_root),
         "receiptsRoot": data(header.receipts_root), "miner": to_checksum_address(header.proposer),
-        "difficulty": "0x0", "totalDifficulty": "0x0", "extraData": data(header.extra_data),
-        "size": quantity(len(header.encode())), "gasLimit": quantity(header.gas_limit),
+        "difficulty": "0x0", "extraData": data(header.extra_data), "gasLimit": quantity(header.gas_limit),
         "gasUsed": quantity(header.gas_used), "timestamp": quantity(header.timestamp),
-        "transactions": transactions, "uncles": [], "baseFeePerGas": quantity(base_fee),
-        "mixHash": data(bytes(32)), "shardId": quantity(header.shard_id),
+        "baseFeePerGas": quantity(base_fee), "mixHash": data(bytes(32)),
+    }
+
+
+def render_block(header: Header, transactions: list, logs: list[Log], base_fee: int) -> dict:
+    """A block; `transactions` are hashes (0x-hex) or rendered transactions."""
+    return {**render_header(header, logs, base_fee), "totalDifficulty": "0x0", "size": quantity(len(header.encode())),
+            "transactions": transactions, "uncles": []}
+
+
+def render_chain_header(header: Header) -> dict:
+    """ewasm_getHeader: the header fields this chain adds to Ethereum's."""
+    return {
+        "number": quantity(header.number), "hash": data(header.hash), "shardId": quantity(header.shard_id),
+        "proposer": to_checksum_address(header.proposer),
         "outgoingReceiptsRoot": data(header.outgoing_receipts_root), "deliveriesRoot": data(header.deliveries_root),
         "validatorSetHash": data(header.validator_set_hash), "seal": data(header.seal),
     }

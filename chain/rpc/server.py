@@ -12,6 +12,10 @@ connection's requests in order, and a batch's requests run in turn), each lane b
 what one client address may hold in it, and the server bounds the HTTP requests in
 progress at once, whose bodies are in memory.
 
+A GET that asks to upgrade is a WebSocket connection (websocket.py): the same methods,
+and eth_subscribe's feeds (subscriptions.py), which a task polls every POLL_INTERVAL
+off the loop while anyone subscribes.
+
 Every request ends in a JSON-RPC response, never in an HTTP 500: malformed JSON, bad ids,
 unknown methods and bad params each get their EIP-1474 error. An unexpected exception in
 a method becomes an internal error (-32603), logged on one line with its traceback at
@@ -50,6 +54,8 @@ from chain.rpc.codec import (
 )
 from chain.rpc.lanes import LaneLimits, WorkLane
 from chain.rpc.methods import EXECUTION, INLINE, READ, SCAN, RpcMethods
+from chain.rpc.subscriptions import SubscriptionHub
+from chain.rpc.websocket import WebSocketSession
 
 log = logging.getLogger("ewasm.rpc")
 
@@ -60,6 +66,7 @@ LOOP_SLICE = 0.002
 # a body of 100,000 "[" can then overflow it and kill the process. This is address
 # space; only what is used is ever backed by memory.
 SERVER_STACK_BYTES = 64 << 20
+POLL_INTERVAL = 0.05  # seconds between looks at the chain and the pool for subscribers
 
 
 def _default_lanes() -> dict[str, LaneLimits]:
@@ -79,11 +86,16 @@ class RpcLimits:
     max_requests: int = 256  # HTTP requests in progress at once (their bodies are in memory)
     max_requests_per_client: int = 64  # of those, from one client address
     body_timeout: float = 10.0  # seconds a client may take to send its body
+    max_websockets: int = 256  # WebSocket connections open at once
+    max_websockets_per_client: int = 32  # of those, from one client address
+    websocket_outbox: int = 4096  # messages a WebSocket client may leave unread before it is dropped
     lanes: dict[str, LaneLimits] = field(default_factory=_default_lanes)
 
     def __post_init__(self) -> None:
-        if min(self.max_body, self.max_batch, self.batch_gas, self.max_requests, self.max_requests_per_client) < 1:
-            raise ValueError("RPC limits max_body, max_batch, batch_gas and max_requests must be at least 1")
+        if min(self.max_body, self.max_batch, self.batch_gas, self.max_requests, self.max_requests_per_client,
+               self.max_websockets, self.max_websockets_per_client, self.websocket_outbox) < 1:
+            raise ValueError("RPC limits max_body, max_batch, batch_gas, max_requests and max_websockets must be at "
+                             "least 1")
         if not (self.batch_timeout > 0 and self.body_timeout > 0):
             raise ValueError("the RPC batch and body timeouts must be positive numbers of seconds")
 
@@ -108,6 +120,9 @@ class RpcServer:
         self.limits = limits or RpcLimits()
         self.lanes = {name: WorkLane(name, lane) for name, lane in self.limits.lanes.items()}
         self._in_progress: Counter[str] = Counter()  # HTTP requests being served, by client address
+        self._sockets: Counter[str] = Counter()  # WebSocket connections open, by client address
+        self.hub = SubscriptionHub(methods)
+        self._sessions: set[WebSocketSession] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -127,6 +142,8 @@ class RpcServer:
 
     async def _serve_http(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET":
+            if request.headers.get("Upgrade", "").lower() == "websocket":
+                return await self._websocket(request)
             return _json_response({"ok": True, "head": self.methods.chain.head().number})
         client = request.remote or "unknown"
         busy = self._busy(client)
@@ -154,6 +171,51 @@ class RpcServer:
         if answer is None:
             return web.Response(status=204)
         return _json_response(answer)
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        """Serve one WebSocket connection until it closes."""
+        client = request.remote or "unknown"
+        if sum(self._sockets.values()) >= self.limits.max_websockets:
+            return _json_response(error_response(None, RpcError(LIMIT_EXCEEDED, "server busy: too many WebSocket "
+                                                                                "connections")), 503)
+        if self._sockets[client] >= self.limits.max_websockets_per_client:
+            return _json_response(error_response(None, RpcError(
+                LIMIT_EXCEEDED, f"at most {self.limits.max_websockets_per_client} WebSocket connections from one "
+                                f"client")), 429)
+        ws = web.WebSocketResponse(max_msg_size=self.limits.max_body, heartbeat=30.0)
+        await ws.prepare(request)
+        session = WebSocketSession(ws, client, self.hub, self.limits.websocket_outbox)
+        self._sockets[client] += 1
+        self._sessions.add(session)
+        try:
+            await session.serve(self.answer)
+        finally:
+            self._sessions.discard(session)
+            self._sockets[client] -= 1
+            if not self._sockets[client]:
+                del self._sockets[client]
+        return ws
+
+    async def _close_websockets(self, app: web.Application) -> None:
+        for session in list(self._sessions):
+            await session.ws.close(code=1001, message=b"the node is stopping")
+
+    async def _feed(self) -> None:
+        """While anyone subscribes: poll the hub off the loop, and hand each
+        notification to its connection."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            if not self.hub.active:
+                continue
+            try:
+                notes = await loop.run_in_executor(None, self.hub.poll)
+            except Exception as err:  # a bug: say so, and keep the feed going
+                log.error("subscription feed: %s: %s", type(err).__name__, err)
+                log.debug("traceback of the subscription feed's error", exc_info=True)
+                continue
+            for session, subscription_id, result in notes:
+                session.notify(subscription_id, result)
 
     def _busy(self, client: str) -> RpcError | None:
         """Why a new request cannot be taken now, if it cannot."""
@@ -184,11 +246,13 @@ class RpcServer:
             raise ClientGone from None
 
     # -- JSON-RPC -------------------------------------------------------------------
-    async def answer(self, payload: Any, client: str = "local") -> Any:
-        """The response object (or list) for a decoded body; None when nothing is owed."""
+    async def answer(self, payload: Any, client: str = "local", local: dict | None = None) -> Any:
+        """The response object (or list) for a decoded body; None when nothing is owed.
+        `local`: methods bound to the caller's connection (a WebSocket's eth_subscribe)."""
         budget = GasBudget(self.limits.batch_gas)
+        local = local or {}
         if not isinstance(payload, list):
-            return await self._answer_one(payload, client, budget, math.inf)
+            return await self._answer_one(payload, client, budget, math.inf, local)
         if not payload:
             return error_response(None, RpcError(INVALID_REQUEST, "empty batch"))
         if len(payload) > self.limits.max_batch:
@@ -197,7 +261,7 @@ class RpcServer:
         deadline = time.monotonic() + self.limits.batch_timeout
         responses, slice_start = [], time.monotonic()
         for item in payload:
-            response = await self._answer_one(item, client, budget, deadline)
+            response = await self._answer_one(item, client, budget, deadline, local)
             if response is not None:
                 responses.append(response)
             if time.monotonic() - slice_start > LOOP_SLICE:
@@ -205,7 +269,8 @@ class RpcServer:
                 slice_start = time.monotonic()
         return responses or None
 
-    async def _answer_one(self, item: Any, client: str, budget: GasBudget, batch_deadline: float) -> dict | None:
+    async def _answer_one(self, item: Any, client: str, budget: GasBudget, batch_deadline: float,
+                          local: dict) -> dict | None:
         """Check and run one request object; its response, or None for a notification."""
         try:
             request = parse_request(item)
@@ -213,7 +278,10 @@ class RpcServer:
             log.debug("%s: invalid request: %s", client, err.message)
             return error_response(err.request_id, err)
         try:
-            result = await self._run(request, client, budget, batch_deadline)
+            if request.method in local:
+                result = local[request.method](request.params)
+            else:
+                result = await self._run(request, client, budget, batch_deadline)
         except RpcError as err:
             log.debug("%s %s: error %d: %s", client, request.method, err.code, err.message)
             response = error_response(request.id, err)
@@ -259,6 +327,7 @@ class RpcServer:
         app = web.Application(client_max_size=self.limits.max_body + 1)
         app.router.add_route("POST", "/", self._http)
         app.router.add_route("GET", "/", self._http)
+        app.on_shutdown.append(self._close_websockets)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=_ProtocolLog(log, {}))
         try:
             self._loop.run_until_complete(self._runner.setup())
@@ -271,7 +340,9 @@ class RpcServer:
             self._started.set()
             return
         self._started.set()
+        feed = self._loop.create_task(self._feed())
         self._loop.run_forever()
+        feed.cancel()
         self._loop.run_until_complete(self._runner.cleanup())
         self._loop.close()
 

@@ -34,6 +34,19 @@ def sign(account, **fields) -> bytes:
 # -- chains with the token contract -------------------------------------------------
 REPO = Path(__file__).resolve().parents[2]
 TOKEN_DEPLOYER = deployer_code()
+# The example token's interface, as web3.py and ethers take it (contracts/examples/token.c).
+ERC20_ABI = [
+    {"type": "function", "name": "transfer", "stateMutability": "nonpayable",
+     "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
+     "outputs": [{"name": "", "type": "bool"}]},
+    {"type": "function", "name": "balanceOf", "stateMutability": "view",
+     "inputs": [{"name": "owner", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
+    {"type": "event", "name": "Transfer", "anonymous": False,
+     "inputs": [{"name": "from", "type": "address", "indexed": True},
+                {"name": "to", "type": "address", "indexed": True},
+                {"name": "value", "type": "uint256", "indexed": False}]},
+]
+
 FORWARDER_RUNTIME = (REPO / "contracts" / "examples" / "forwarder.wasm").read_bytes()
 FORWARDER_COUNT_SLOT = bytes(32)  # the forwarder's call counter (see forwarder.wat)
 SPINNER_RUNTIME = (REPO / "contracts" / "examples" / "spinner.wasm").read_bytes()

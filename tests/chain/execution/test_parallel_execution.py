@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chain.core.keys import PrivateKey
+from chain.core.keys import PrivateKey, to_checksum_address
 from chain.core.spec import parse_spec
 from chain.execution.conflicts import conflict_components
 from chain.execution.parallel import ParallelExecutor
@@ -31,6 +32,16 @@ def scoped(key, nonce, to, data=b"", value=0, scope=None, gas=200_000):
     return decode_transaction(sign_scoped_transaction(
         key, chain_id=CHAIN_ID, nonce=nonce, gas_limit=gas, to=to, data=data, value=value,
         scope=scope if scope is not None else [key.address, to], max_fee_per_gas=1, max_priority_fee_per_gas=1))
+
+
+def unscoped(key, nonce, to, data=b"", value=0, *, legacy: bool):
+    """An Ethereum transaction that declares no scope: a legacy EIP-155 one, or an
+    EIP-1559 one with an empty access list. It may touch its sender's whole shard, so
+    the parallel executor runs it serially, in block order."""
+    fields = {"chainId": CHAIN_ID, "nonce": nonce, "gas": 200_000, "to": to_checksum_address(to), "value": value,
+              "data": data}
+    fields |= {"gasPrice": 1} if legacy else {"type": 2, "maxFeePerGas": 1, "maxPriorityFeePerGas": 1, "accessList": []}
+    return decode_transaction(bytes(Account.from_key(key.secret).sign_transaction(fields).raw_transaction))
 
 
 def test_components_join_transactions_whose_prefixes_overlap():
@@ -71,7 +82,8 @@ def forward(draw, key, nonce):
 @st.composite
 def blocks(draw):
     """Random blocks: token transfers, value transfers and calls through forwarders with
-    random scopes, wrong nonces, overspending and calls outside the scope included."""
+    random scopes, wrong nonces, overspending and calls outside the scope included, and
+    unscoped legacy and EIP-1559 transactions among the scoped ones."""
     nonces = {k.address: 0 for k in KEYS}
     result = []
     for _ in range(draw(st.integers(1, 3))):
@@ -91,7 +103,11 @@ def blocks(draw):
             scope = {"exact": [key.address, to], "prefix": [key.address[:1], to[:1]], "everything": [b""],
                      "extra": [key.address, to, draw(st.sampled_from(TOKENS + RECIPIENTS))]}[scope_kind]
             amount = 10**7 if kind == "overdraw" else draw(st.integers(0, 1000))
-            if kind == "value":
+            envelope = draw(st.sampled_from(["scoped", "scoped", "scoped", "legacy", "unscoped"]))
+            if envelope != "scoped":
+                data = b"" if kind == "value" else transfer_data(recipient, amount)
+                tx = unscoped(key, nonce, to, data, amount if kind == "value" else 0, legacy=envelope == "legacy")
+            elif kind == "value":
                 tx = scoped(key, nonce, to, value=amount, scope=scope)
             else:
                 tx = scoped(key, nonce, to, data=transfer_data(recipient, amount), scope=scope)

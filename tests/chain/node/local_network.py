@@ -166,12 +166,13 @@ def forged_block(node: "NodeProcess", sealer: PrivateKey, step: int, step_durati
     """An empty block on `node`'s head at `step`, proposed and sealed by `sealer`, with
     the head's state root unless another is given (and `seal` in place of the real one)."""
     latest = node.rpc("eth_getBlockByNumber", "latest", False)
+    extension = node.rpc("ewasm_getHeader", latest["hash"])  # this chain's own header fields
     header = Header(shard_id=0, number=int(latest["number"], 16) + 1, parent_hash=bytes.fromhex(latest["hash"][2:]),
                     timestamp=step_timestamp(step, step_duration), proposer=sealer.address,
                     state_root=state_root or bytes.fromhex(latest["stateRoot"][2:]),
                     transactions_root=transactions_root([]), receipts_root=list_root([]),
                     outgoing_receipts_root=EMPTY,
-                    deliveries_root=EMPTY, validator_set_hash=bytes.fromhex(latest["validatorSetHash"][2:]),
+                    deliveries_root=EMPTY, validator_set_hash=bytes.fromhex(extension["validatorSetHash"][2:]),
                     gas_limit=int(latest["gasLimit"], 16), gas_used=0, extra_data=encode_step(step))
     return Block(header.with_seal(seal if seal is not None else sign_header(sealer, header)))
 

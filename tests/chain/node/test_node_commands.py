@@ -16,6 +16,7 @@ import pytest
 from chain.consensus.engine import ConfirmationLevel, ConsensusError
 from chain.consensus.poa.seal import seal_signer
 from chain.core.keys import PrivateKey
+from chain.core.params import DEFAULT_MAX_FEE
 from chain.core.spec import dev_spec, parse_spec
 from chain.ledger.blockchain import Blockchain
 from chain.node.config import NodeConfig
@@ -118,7 +119,8 @@ def test_poa_engine_seals_blocks_with_the_authority_key_at_its_period(tmp_path):
     try:
         for nonce in range(2):
             raw = sign_scoped_transaction(authority, chain_id=1337, nonce=nonce, gas_limit=21_000,
-                                          to=b"\x05" * 20, value=1, max_fee_per_gas=1, max_priority_fee_per_gas=1)
+                                          to=b"\x05" * 20, value=1, max_fee_per_gas=DEFAULT_MAX_FEE,
+                                          max_priority_fee_per_gas=1)
             node.engine.submit_transaction(decode_transaction(raw))
             deadline = time.time() + 10
             while node.chain.head().number < nonce + 1 and time.time() < deadline:

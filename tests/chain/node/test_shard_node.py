@@ -17,6 +17,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
+from chain.core.params import DEFAULT_MAX_FEE
 from ewasm_cli.main import main
 
 from chain_fixtures import CHAIN_ID
@@ -35,7 +36,7 @@ ALICE, BOB = key_on(0), key_on(1)
 
 def send(w3: Web3, sender: Account, chain_id: int) -> int:
     signed = sender.sign_transaction({"type": 2, "chainId": chain_id, "nonce": 0, "gas": 21_000, "value": 3,
-                                      "maxFeePerGas": 1, "maxPriorityFeePerGas": 1, "to": sender.address,
+                                      "maxFeePerGas": DEFAULT_MAX_FEE, "maxPriorityFeePerGas": 1, "to": sender.address,
                                       "accessList": []})
     return w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction), 30).status
 

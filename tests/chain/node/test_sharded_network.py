@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from chain.core.keys import to_checksum_address
+from chain.core.params import DEFAULT_MAX_FEE
 from chain.core.system import OUTBOX
 from ewasm_cli.history import check_history
 from ewasm_cli.local_network import LocalNetwork, free_port_block
@@ -66,7 +67,7 @@ class Network:
         sender = SENDERS[shard]
         signed = sender.sign_transaction({
             "type": 2, "chainId": CHAIN_ID + shard, "nonce": self.nonces[shard], "gas": 100_000, "value": value,
-            "maxFeePerGas": 1, "maxPriorityFeePerGas": 1, "to": to_checksum_address(OUTBOX),
+            "maxFeePerGas": DEFAULT_MAX_FEE, "maxPriorityFeePerGas": 1, "to": to_checksum_address(OUTBOX),
             "data": "0x" + to[2:].lower(), "accessList": [{"address": sender.address, "storageKeys": []},
                                                          {"address": to_checksum_address(OUTBOX), "storageKeys": []}]})
         self.nonces[shard] += 1

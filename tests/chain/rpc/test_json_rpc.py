@@ -19,20 +19,7 @@ from chain.node.node import Node
 from chain.state.proofs import verify_account_proof
 from contracts.token import balance_slot
 
-from chain_fixtures import CHAIN_ID, SPIN, SPINNER, TOKEN_DEPLOYER, with_spinner
-
-ERC20_ABI = [
-    {"type": "function", "name": "transfer", "stateMutability": "nonpayable",
-     "inputs": [{"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}],
-     "outputs": [{"name": "", "type": "bool"}]},
-    {"type": "function", "name": "balanceOf", "stateMutability": "view",
-     "inputs": [{"name": "owner", "type": "address"}], "outputs": [{"name": "", "type": "uint256"}]},
-    {"type": "event", "name": "Transfer", "anonymous": False,
-     "inputs": [{"name": "from", "type": "address", "indexed": True},
-                {"name": "to", "type": "address", "indexed": True},
-                {"name": "value", "type": "uint256", "indexed": False}]},
-]
-
+from chain_fixtures import CHAIN_ID, ERC20_ABI, SPIN, SPINNER, TOKEN_DEPLOYER, with_spinner
 
 @pytest.fixture(scope="module")
 def dev():
@@ -195,7 +182,7 @@ def test_bad_requests_get_json_rpc_errors_and_the_node_stays_up(node, body, code
 
 
 def test_transactions_with_bad_signature_wrong_chain_or_replayed_are_rejected(node, w3, dev):
-    base = {"type": 2, "chainId": CHAIN_ID, "gas": 30_000, "maxFeePerGas": 1, "maxPriorityFeePerGas": 1,
+    base = {"type": 2, "chainId": CHAIN_ID, "gas": 30_000, "maxFeePerGas": 10, "maxPriorityFeePerGas": 1,
             "to": "0x" + "22" * 20, "value": 1}
     wrong_chain = dev.sign_transaction(dict(base, chainId=1, nonce=0)).raw_transaction
     answer = rpc(node, "eth_sendRawTransaction", "0x" + bytes(wrong_chain).hex())
@@ -386,23 +373,43 @@ def test_a_batch_of_calls_that_burn_all_their_gas_stops_at_its_gas_budget_and_ne
     assert max(latencies) < 1.0
 
 
-def test_future_nonce_spam_from_an_unfunded_key_is_refused_past_its_queue_with_its_own_error(node):
+def test_future_nonce_spam_from_an_unfunded_key_is_refused_past_its_queue_with_its_own_error(tmp_path, dev):
+    """On a chain without fees (a consortium may choose one) such spam costs its sender
+    nothing upfront, so only the queue's limits stop it."""
+    from chain.core.keys import PrivateKey
+    from chain.tx.signing import sign_scoped_transaction
+
+    datadir = str(tmp_path / "db")
+    spec = dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID, base_fee=0)
+    Blockchain.initialize(datadir, parse_spec(spec)).close()
+    free = Node(NodeConfig(datadir=datadir, rpc_port=0))
+    free.start()
+    try:
+        key = PrivateKey.generate()
+        raws = [sign_scoped_transaction(key, chain_id=CHAIN_ID, nonce=nonce, gas_limit=21_000, to=b"\x22" * 20,
+                                        scope=[key.address, b"\x22" * 20], max_fee_per_gas=0,
+                                        max_priority_fee_per_gas=0)
+                for nonce in range(1, 66)]
+        status, answers = post(free, json.dumps([{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
+                                                  "params": ["0x" + raw.hex()]} for i, raw in enumerate(raws)]))
+        assert all("result" in a for a in answers[:64])
+        assert answers[64]["error"]["code"] == -32003
+        assert answers[64]["error"]["message"].startswith("too many queued transactions: sender 0x")
+        assert "send nonce 0 first" in answers[64]["error"]["message"]
+        assert int(rpc(free, "txpool_status")["result"]["queued"], 16) == 64
+    finally:
+        free.stop()
+
+
+def test_on_a_chain_with_a_base_fee_a_transaction_offering_less_is_refused_at_once(node):
     from chain.core.keys import PrivateKey
     from chain.tx.signing import sign_scoped_transaction
 
     key = PrivateKey.generate()
-    queued_before = int(rpc(node, "txpool_status")["result"]["queued"], 16)
-    raws = [sign_scoped_transaction(key, chain_id=CHAIN_ID, nonce=nonce, gas_limit=21_000, to=b"\x22" * 20,
-                                    scope=[key.address, b"\x22" * 20], max_fee_per_gas=0, max_priority_fee_per_gas=0)
-            for nonce in range(1, 66)]
-    status, answers = post(node, json.dumps([{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
-                                              "params": ["0x" + raw.hex()]} for i, raw in enumerate(raws)]))
-    assert all("result" in a for a in answers[:64])
-    assert answers[64]["error"]["code"] == -32003
-    assert answers[64]["error"]["message"].startswith("too many queued transactions: sender 0x")
-    assert "send nonce 0 first" in answers[64]["error"]["message"]
-    status = rpc(node, "txpool_status")["result"]
-    assert int(status["queued"], 16) == queued_before + 64
+    raw = sign_scoped_transaction(key, chain_id=CHAIN_ID, nonce=1, gas_limit=21_000, to=b"\x22" * 20,
+                                  scope=[key.address, b"\x22" * 20], max_fee_per_gas=6, max_priority_fee_per_gas=0)
+    answer = rpc(node, "eth_sendRawTransaction", "0x" + raw.hex())
+    assert answer["error"]["code"] == -32003 and "base fee" in answer["error"]["message"], answer
 
 
 def test_an_execution_request_past_its_time_limit_is_answered_with_a_timeout(tmp_path, dev):
@@ -456,3 +463,17 @@ def test_slow_clients_hold_only_their_share_of_the_server_and_only_for_the_body_
         for sock in slow:
             sock.close()
         guarded.stop()
+
+
+def test_fee_history_gas_price_and_priority_fee_agree_with_the_blocks(node, w3, dev):
+    base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+    assert base == 7 and w3.eth.gas_price == base + w3.eth.max_priority_fee
+    tx = dev.sign_transaction({"type": 2, "chainId": CHAIN_ID, "nonce": w3.eth.get_transaction_count(dev.address),
+                               "gas": 21_000, "maxFeePerGas": base + 5, "maxPriorityFeePerGas": 3,
+                               "to": Account.create().address, "value": 1})
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction), 30)
+    assert receipt.effectiveGasPrice == base + 3
+    history = w3.eth.fee_history(1, receipt.blockNumber, [10, 90])
+    block = w3.eth.get_block(receipt.blockNumber)
+    assert history.oldestBlock == receipt.blockNumber and history.baseFeePerGas == [base, base]
+    assert history.gasUsedRatio == [block.gasUsed / block.gasLimit] and history.reward == [[3, 3]]

@@ -1,0 +1,161 @@
+"""eth_subscribe's feeds (geth's pubsub): newHeads, logs and newPendingTransactions.
+
+The hub keeps every WebSocket connection's subscriptions and, when polled, turns what is
+new since its last poll into notifications: the header of each block the head moved to,
+each of those blocks' logs that a logs subscription's criteria match (rendered as
+eth_getLogs renders them), and the hash of each transaction the pool admitted. One poll
+serves every subscriber, so a thousand subscribers cost one read of each block.
+
+Polling (server.py does it every POLL_INTERVAL, off the event loop) keeps the node
+unaware of its subscribers: nothing the chain or the pool does ever waits for one. A
+head that moved to another fork is reported from where the forks meet; logs of blocks
+that left the chain are not sent again as removed (this node keeps only its chain's).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Hashable
+
+from chain.rpc.codec import INVALID_PARAMS, LIMIT_EXCEEDED, RpcError
+from chain.rpc.filters import log_criteria, log_matches, random_id
+from chain.rpc.render import render_header, render_log, render_transaction
+from chain.rpc.values import data
+
+NEW_HEADS, LOGS, PENDING = "newHeads", "logs", "newPendingTransactions"
+KINDS = (NEW_HEADS, LOGS, PENDING)
+MAX_PER_CONNECTION = 128
+MAX_BLOCKS_PER_POLL = 256  # a node catching up reports the rest at the next poll
+MAX_REMEMBERED = 64  # reported blocks whose hashes are kept, to find where a new fork meets them
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    connection: Hashable
+    kind: str
+    criteria: Any = None  # logs: (addresses or None, topics per position); pending: whole transactions?
+
+
+Notification = tuple[Hashable, str, Any]  # (connection, subscription id, result)
+
+
+class SubscriptionHub:
+    """Subscriptions by id, and where the last poll ended (thread-safe: the event loop
+    subscribes while a worker thread polls)."""
+
+    def __init__(self, methods):
+        self.methods = methods  # RpcMethods: its chain, gateway and log criteria
+        self._subscriptions: dict[str, Subscription] = {}
+        self._lock = threading.Lock()
+        self._reported: OrderedDict[int, bytes] = OrderedDict()  # the hashes of the blocks last reported
+        self._pending_cursor: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self._subscriptions)
+
+    def subscribe(self, connection: Hashable, params: Any) -> str:
+        """eth_subscribe's params: [kind], ["logs", {address, topics}], or, as geth takes
+        it, ["newPendingTransactions", fullTransactions]; the new id."""
+        if not isinstance(params, list) or not params or params[0] not in KINDS:
+            raise RpcError(INVALID_PARAMS, f"eth_subscribe: the first parameter is one of {', '.join(KINDS)}")
+        kind, criteria = params[0], None
+        if kind == LOGS:
+            query = params[1] if len(params) > 1 else {}
+            if not isinstance(query, dict) or set(query) - {"address", "topics"}:
+                raise RpcError(INVALID_PARAMS, "eth_subscribe logs: the filter is an object of address and topics")
+            criteria = log_criteria(query)
+        elif kind == PENDING and len(params) > 1:
+            if len(params) > 2 or not isinstance(params[1], bool):
+                raise RpcError(INVALID_PARAMS, "eth_subscribe newPendingTransactions: takes one flag, whether to "
+                                               "send whole transactions")
+            criteria = params[1]
+        elif len(params) > 1:
+            raise RpcError(INVALID_PARAMS, f"eth_subscribe {kind}: takes no filter")
+        with self._lock:
+            if sum(s.connection == connection for s in self._subscriptions.values()) >= MAX_PER_CONNECTION:
+                raise RpcError(LIMIT_EXCEEDED, f"a connection holds at most {MAX_PER_CONNECTION} subscriptions: "
+                                               f"eth_unsubscribe some")
+            if not self._subscriptions:  # the feed starts now: what comes after this answer is reported
+                head = self.methods.chain.head()
+                self._reported = OrderedDict([(head.number, head.hash)])
+                self._pending_cursor = self.methods.gateway.pending_since(None)[1]
+            subscription = Subscription(random_id(), connection, kind, criteria)
+            self._subscriptions[subscription.id] = subscription
+            return subscription.id
+
+    def unsubscribe(self, connection: Hashable, subscription_id: Any) -> bool:
+        """Only the connection that subscribed can end it."""
+        with self._lock:
+            subscription = self._subscriptions.get(subscription_id) if isinstance(subscription_id, str) else None
+            if subscription is None or subscription.connection != connection:
+                return False
+            del self._subscriptions[subscription_id]
+            return True
+
+    def drop(self, connection: Hashable) -> None:
+        """A connection closed (or was dropped): its subscriptions end with it."""
+        with self._lock:
+            for subscription_id in [k for k, s in self._subscriptions.items() if s.connection == connection]:
+                del self._subscriptions[subscription_id]
+
+    # -- polling --------------------------------------------------------------------
+    def poll(self) -> list[Notification]:
+        """The notifications of what happened since the last poll, in order."""
+        with self._lock:
+            subscriptions = list(self._subscriptions.values())
+        if not subscriptions:
+            return []
+        notes: list[Notification] = []
+        if any(s.kind == PENDING for s in subscriptions):
+            hashes, self._pending_cursor = self.methods.gateway.pending_since(self._pending_cursor)
+            for tx_hash in hashes:
+                notes += [(s.connection, s.id, self._pending(tx_hash) if s.criteria else data(tx_hash))
+                          for s in subscriptions if s.kind == PENDING]
+        if any(s.kind in (NEW_HEADS, LOGS) for s in subscriptions):
+            for number in self._new_blocks():
+                notes += self._block_notes(number, subscriptions)
+        return notes
+
+    def _new_blocks(self) -> range:
+        """The blocks to report: those after the last one reported, or, if the head moved
+        to another fork, those after where the forks meet."""
+        store, head = self.methods.chain.store, self.methods.chain.head()
+        number = next(reversed(self._reported))
+        while number in self._reported and (number > head.number
+                                            or store.header(number).hash != self._reported[number]):
+            del self._reported[number]  # it left the chain: step back towards where the forks meet
+            number -= 1
+        end = min(head.number, number + MAX_BLOCKS_PER_POLL)
+        for n in range(number + 1, end + 1):
+            self._remember(n, store.header(n).hash)
+        return range(number + 1, end + 1)
+
+    def _remember(self, number: int, block_hash: bytes) -> None:
+        self._reported[number] = block_hash
+        while len(self._reported) > MAX_REMEMBERED:
+            self._reported.popitem(last=False)
+
+    def _pending(self, tx_hash: bytes) -> Any:
+        """A pending transaction in full (just its hash if a block took it meanwhile)."""
+        tx = self.methods.gateway.pending_transaction(tx_hash)
+        return data(tx_hash) if tx is None else render_transaction(tx, None, None,
+                                                                  self.methods.chain.params.base_fee_per_gas)
+
+    def _block_notes(self, number: int, subscriptions: list[Subscription]) -> list[Notification]:
+        store = self.methods.chain.store
+        header = store.header(number)
+        logs = list(store.logs(number, number))
+        notes: list[Notification] = []
+        rendered = render_header(header, [log for *_, log in logs], self.methods.chain.params.base_fee_per_gas)
+        notes += [(s.connection, s.id, rendered) for s in subscriptions if s.kind == NEW_HEADS]
+        for _, log_index, tx_index, tx_hash, log in logs:
+            matched = [s for s in subscriptions if s.kind == LOGS and log_matches(s.criteria, log)]
+            if matched:
+                entry = render_log(log, header, tx_index, tx_hash, log_index)
+                notes += [(s.connection, s.id, entry) for s in matched]
+        return notes
+
