@@ -59,19 +59,29 @@ def _costs(path: str | None) -> metering.CostTable:
         raise CommandError(str(err), EXIT_USAGE) from None
 
 
+REFUSALS = (metering.MalformedModule, metering.InvalidModule)  # not a module / not a valid one: exit 2
+
+
+def _refusal(err: ValueError) -> dict:
+    """A refused module as JSON: what kind of refusal, and why."""
+    kind = "malformed" if isinstance(err, metering.MalformedModule) else "invalid"
+    return {kind: str(err)}
+
+
 def cmd_check(args) -> int:
-    """Exit 0 when every file is clean, 1 when any has violations, 2 when any is malformed."""
+    """Exit 0 when every file is clean, 1 when any has violations, 2 when any is malformed
+    or invalid."""
     report, code = {}, EXIT_OK
     for path in args.files:
         try:
             violations = metering.check(_read(path), args.profile, dev=args.dev)
-        except metering.MalformedModule as err:
-            report[path] = {"malformed": str(err)}
+        except REFUSALS as err:
+            report[path] = _refusal(err)
             if not args.json:
                 print(f"{path}: {err}", file=sys.stderr)
             code = EXIT_USAGE
             continue
-        report[path] = [{"func": v.func, "offset": v.offset, "reason": v.reason} for v in violations]
+        report[path] = [_violation(v) for v in violations]
         if violations:
             code = max(code, EXIT_REFUSED)
         if not args.json:
@@ -85,6 +95,10 @@ def cmd_check(args) -> int:
     return code
 
 
+def _violation(v: metering.Violation) -> dict:
+    return {"func": v.func, "offset": v.offset, "reason": v.reason}
+
+
 def cmd_meter(args) -> int:
     data = _read(args.file)
     costs = _costs(args.costs)
@@ -93,9 +107,13 @@ def cmd_meter(args) -> int:
             data, costs=costs, profile=args.profile, dev=args.dev,
             max_memory_pages=args.max_memory_pages, stack_limit=args.stack_limit,
         )
-    except metering.MalformedModule as err:
+    except REFUSALS as err:
+        if args.json:
+            print(json.dumps({"input": args.file, **_refusal(err)}, indent=2))
         raise CommandError(f"{args.file}: {err}", EXIT_USAGE) from None
     except metering.DeterminismError as err:
+        if args.json:
+            print(json.dumps({"input": args.file, "violations": [_violation(v) for v in err.violations]}, indent=2))
         for v in err.violations:
             print(f"{args.file}: {v}", file=sys.stderr)
         return EXIT_REFUSED
@@ -103,7 +121,8 @@ def cmd_meter(args) -> int:
         Path(args.output).write_bytes(out)
     except OSError as err:
         raise CommandError(f"{args.output}: {err.strerror or err}", EXIT_USAGE) from None
-    summary = {"input": args.file, "output": args.output, "input_bytes": len(data), "output_bytes": len(out), "costs": costs.version, "costs_hash": costs.hash}
+    summary = {"input": args.file, "output": args.output, "input_bytes": len(data), "output_bytes": len(out),
+               "costs": costs.version, "costs_hash": costs.hash}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -117,7 +136,9 @@ def cmd_inspect(args) -> int:
     data = _read(args.file)
     try:
         info = inspect_module(data, _costs(args.costs), args.profile, dev=args.dev)
-    except metering.MalformedModule as err:
+    except REFUSALS as err:
+        if args.json:
+            print(json.dumps({"input": args.file, **_refusal(err)}, indent=2))
         raise CommandError(f"{args.file}: {err}", EXIT_USAGE) from None
     if args.json:
         print(json.dumps(info, indent=2))

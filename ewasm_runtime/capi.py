@@ -86,7 +86,8 @@ def trap_text(trap: int) -> str:
 def _take_message(getter, typed_ptr, raw: int, deleter) -> str:
     msg = ffi.wasm_byte_vec_t()
     getter(typed_ptr, ctypes.byref(msg))
-    text = ctypes.string_at(msg.data, msg.size).decode("utf-8", "replace")
+    # The C API counts the message's terminating NUL in its size.
+    text = ctypes.string_at(msg.data, msg.size).decode("utf-8", "replace").rstrip("\x00")
     ffi.wasm_byte_vec_delete(ctypes.byref(msg))
     deleter(raw)
     return text

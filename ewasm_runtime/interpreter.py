@@ -228,8 +228,28 @@ def _classify(frame: Frame, metered: bool, code: int | None, message: str) -> No
     elif code == capi.TRAP_STACK_OVERFLOW:
         frame.halt, frame.reason = STACK_LIMIT, "native stack exhausted"
     else:
-        frame.halt, frame.reason = TRAP_, message.strip().splitlines()[-1] if message.strip() else "trap"
+        frame.halt, frame.reason = TRAP_, trap_reason(code, message)
     frame.gas = 0
+
+
+# What a trap of each code says, in wasmtime's own words. The reason goes into receipts
+# (and their root), so it comes from the trap code, not from the message's layout.
+TRAP_REASONS = {1: "out of bounds memory access", 2: "misaligned memory access", 3: "undefined element: out of "
+                "bounds table access", 4: "uninitialized element", 5: "indirect call type mismatch",
+                6: "integer overflow", 7: "integer divide by zero", 8: "invalid conversion to integer",
+                9: "wasm `unreachable` instruction executed", 10: "interrupt", 11: "all fuel consumed"}
+
+
+def trap_reason(code: int | None, message: str) -> str:
+    """A trap's reason in one line: its code's, or else the message's last line without
+    the backtrace's numbering."""
+    if code in TRAP_REASONS:
+        return TRAP_REASONS[code]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return "trap"
+    last = lines[-1].split(":", 1)[-1].strip() if lines[-1].split(":", 1)[0].strip().isdigit() else lines[-1]
+    return last.removeprefix("wasm trap: ") or "trap"
 
 
 def _take_trap(frame: Frame) -> str:

@@ -91,7 +91,7 @@ class Runtime:
         if hit is None:
             try:
                 hit = metering.meter(code, costs=self.costs, profile="ewasm")
-            except (metering.MalformedModule, metering.DeterminismError) as err:
+            except (metering.MalformedModule, metering.DeterminismError, metering.InvalidModule) as err:
                 hit = InvalidCode(_one_line(err))
             self._metered[code] = hit
             if len(self._metered) > self._capacity:

@@ -5,7 +5,7 @@ Public API (other packages and the tests use only these names):
 - `check(wasm, profile="generic") -> list[Violation]`
 - `meter(wasm, *, costs=None, profile="generic") -> bytes`
 - `load_costs(path=None) -> CostTable`
-- `MalformedModule`, `DeterminismError`, `Violation`
+- `MalformedModule`, `DeterminismError`, `InvalidModule`, `Violation`
 
 The metered module exports the mutable i64 global `gas_left` (the host sets it before a
 call and reads it after) and the mutable i32 global `stack_height`; on out of gas
@@ -13,12 +13,12 @@ call and reads it after) and the mutable i32 global `stack_height`; on out of ga
 """
 
 from metering.costs import CostTable, CostTableError, DynamicCost, load_costs
-from metering.errors import DeterminismError, MalformedModule, Violation
+from metering.errors import DeterminismError, InvalidModule, MalformedModule, Violation
 from metering.gas import GAS_EXPORT
 from metering.stack_limit import STACK_EXPORT
 from metering.transpile import check, default_costs, meter
 
 __all__ = [
     "check", "meter", "load_costs", "default_costs", "CostTable", "CostTableError", "DynamicCost",
-    "MalformedModule", "DeterminismError", "Violation", "GAS_EXPORT", "STACK_EXPORT",
+    "MalformedModule", "DeterminismError", "InvalidModule", "Violation", "GAS_EXPORT", "STACK_EXPORT",
 ]

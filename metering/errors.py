@@ -1,6 +1,6 @@
-"""The two ways the transpiler refuses a module.
+"""The three ways the transpiler refuses a module.
 
-Both are ValueError subclasses so callers that only care about "bad input" can catch
+All are ValueError subclasses so callers that only care about "bad input" can catch
 ValueError; nothing else ever escapes `metering.check` or `metering.meter`.
 """
 
@@ -39,3 +39,12 @@ class DeterminismError(ValueError):
         more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
         super().__init__(f"module refused: {first}{more}")
         self.violations = list(violations)
+
+
+class InvalidModule(ValueError):
+    """Well formed and deterministic, but not valid WebAssembly (a type error, a bad
+    alignment, an index out of range ...): what wasmtime's validator says of it."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"invalid module: {reason}")
+        self.reason = reason

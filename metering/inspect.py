@@ -9,6 +9,7 @@ from metering.errors import MalformedModule
 from metering.metered_blocks import metered_blocks
 from metering.module import Section
 from metering.transpile import decode, function_frame_costs
+from metering.validate import validate
 
 
 def _sig(ft) -> str:
@@ -17,9 +18,12 @@ def _sig(ft) -> str:
 
 
 def inspect_module(wasm, costs: CostTable, profile: str = "generic", *, dev: bool = False) -> dict:
-    """A JSON-ready description of the module."""
+    """A JSON-ready description of the module (InvalidModule if one without violations
+    breaks WebAssembly's validation rules)."""
     module, data = decode(wasm)
     violations = check_module(module, profile, dev=dev, max_memory_pages=costs.max_memory_pages)
+    if not violations:
+        validate(data)
     sections = []
     for sid in module.present:
         raw = module.raw_sections.get(sid, b"")

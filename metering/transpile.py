@@ -1,9 +1,9 @@
 """The transpiler's two entry points: `check` a module, `meter` it.
 
-meter = decode -> refuse nondeterminism -> measure frames -> bound memory ->
+meter = decode -> refuse nondeterminism -> validate -> measure frames -> bound memory ->
 inject gas -> limit the stack -> encode. Each step is its own module; this file only
-lays them out in order and guarantees that nothing but MalformedModule or
-DeterminismError escapes.
+lays them out in order and guarantees that nothing but MalformedModule, DeterminismError
+or InvalidModule escapes.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from metering.costs import CostTable, load_costs
 from metering.decode import decode_module
 from metering.determinism import check_module
 from metering.encode import encode_module
-from metering.errors import DeterminismError, MalformedModule, Violation
+from metering.errors import DeterminismError, InvalidModule, MalformedModule, Violation
 from metering.gas import inject_gas
 from metering.index_bounds import check_indices
 from metering.memory_limit import bound_memory
 from metering.module import Module
 from metering.operand_stack import max_operand_height
 from metering.stack_limit import frame_cost, limit_stack
+from metering.validate import validate
 
 _default_costs: CostTable | None = None
 
@@ -31,18 +32,30 @@ def default_costs() -> CostTable:
 
 
 def to_binary(wasm: bytes | bytearray | memoryview | str) -> bytes:
-    """Binary module bytes from binary or WAT text input."""
+    """Binary module bytes from binary or WAT text input.
+
+    Bytes are a binary module when they begin with the wasm magic number, and text when
+    they do not and read as text (so a WAT file may begin with a comment or a blank line).
+    """
     if isinstance(wasm, str):
         return wat_to_binary(wasm)
     if isinstance(wasm, (bytes, bytearray, memoryview)):
         data = bytes(wasm)
-        if data[:4] != b"\0asm" and data.lstrip()[:1] == b"(":
-            try:
-                return wat_to_binary(data.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise MalformedModule("text module is not valid UTF-8", 0) from None
+        if data[:4] != b"\0asm" and _is_text(data):
+            return wat_to_binary(data.decode("utf-8"))
         return data
     raise MalformedModule(f"expected module bytes or WAT text, got {type(wasm).__name__}", 0)
+
+
+def _is_text(data: bytes) -> bool:
+    """UTF-8 without NUL bytes: no binary module (nor its first bytes) reads so."""
+    if b"\0" in data[:4096]:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(data.strip())
 
 
 def wat_to_binary(text: str) -> bytes:
@@ -69,12 +82,16 @@ def decode(wasm) -> tuple[Module, bytes]:
 def check(wasm, profile: str = "generic", *, dev: bool = False, max_memory_pages: int | None = None) -> list[Violation]:
     """Every determinism and convention violation of a module (an empty list when it is fine).
 
-    Raises MalformedModule when the bytes are not a module at all.
+    Raises MalformedModule when the bytes are not a module at all, and InvalidModule when
+    a module without violations breaks WebAssembly's validation rules.
     """
-    module, _ = decode(wasm)
+    module, source = decode(wasm)
     if max_memory_pages is None:
         max_memory_pages = default_costs().max_memory_pages
-    return check_module(module, profile, dev=dev, max_memory_pages=max_memory_pages)
+    violations = check_module(module, profile, dev=dev, max_memory_pages=max_memory_pages)
+    if not violations:
+        validate(source)
+    return violations
 
 
 def meter(
@@ -88,7 +105,8 @@ def meter(
 ) -> bytes:
     """The metered module: gas charged per metered block, stack and memory bounded.
 
-    Raises DeterminismError (with every violation) or MalformedModule, nothing else.
+    Raises DeterminismError (with every violation), InvalidModule or MalformedModule,
+    nothing else.
     """
     costs = costs or default_costs()
     max_pages = max_memory_pages if max_memory_pages is not None else costs.max_memory_pages
@@ -97,9 +115,10 @@ def meter(
     violations = check_module(module, profile, dev=dev, max_memory_pages=max_pages)
     if violations:
         raise DeterminismError(violations)
+    validate(source)
     try:
         return _transform(module, source, costs, max_pages, limit)
-    except (MalformedModule, DeterminismError):
+    except (MalformedModule, DeterminismError, InvalidModule):
         raise
     except (ValueError, IndexError, KeyError, TypeError, RecursionError, OverflowError, AttributeError) as err:
         # Structurally odd input that the decoder accepted (say, an index out of range).

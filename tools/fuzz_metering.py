@@ -175,8 +175,8 @@ def float_refusal_mismatch(wasm: bytes) -> Mismatch | None:
         if floaty:
             return None
         return Mismatch("float-oracle", key, "", f"float-free module refused: {err}")
-    except metering.MalformedModule as err:
-        return Mismatch("float-oracle", key, "", f"valid module called malformed: {err}")
+    except (metering.MalformedModule, metering.InvalidModule) as err:
+        return Mismatch("float-oracle", key, "", f"valid module refused: {err}")
     return Mismatch("float-oracle", key, "", "module with floats/SIMD was metered") if floaty else None
 
 
@@ -399,7 +399,7 @@ class Checker:
 
         try:
             metered_bytes = self.meter(wasm)
-        except (metering.DeterminismError, metering.MalformedModule) as err:
+        except (metering.DeterminismError, metering.MalformedModule, metering.InvalidModule) as err:
             rep.refused += 1
             rep.mismatches.append(Mismatch("refused", key, "", str(err)[:300]))
             return

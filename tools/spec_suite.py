@@ -352,6 +352,7 @@ class FileResult:
     deflated_modules: int = 0  # float modules whose float-free variant ran (metered) instead
     deflated_passed: int = 0  # commands on those variants that held metered
     gated: int = 0  # commands on those variants that do not hold even unmetered (not judged)
+    refused_by_meter: int = 0  # assert_invalid / assert_malformed modules the transpiler itself refused
     refusal_reasons: dict[str, int] = field(default_factory=dict)
     exhaustion: dict[str, int] = field(default_factory=dict)  # "stack limiter" / "wasmtime"
     failures: list[Failure] = field(default_factory=list)
@@ -615,11 +616,11 @@ class FileRunner:
             self._count_refusal(err)
             self._check_reports(original, filename)
             return _Refused()
-        except metering.MalformedModule as err:
+        except (metering.MalformedModule, metering.InvalidModule) as err:
             if kind == "extended":  # outside the codec's feature set: a fair refusal
                 self._count_refusal(err)
                 return _Refused()
-            raise _Fail(f"valid {kind} module {filename} called malformed: {err}")
+            raise _Fail(f"valid {kind} module {filename} refused: {err}")
         if kind == "float":
             raise _Fail(f"float/SIMD module {filename} was metered instead of refused")
         return metered
@@ -813,7 +814,8 @@ class FileRunner:
     # -- modules that must fail ------------------------------------------------------------
 
     def _rejected(self, cmd: dict) -> None:
-        """assert_invalid / assert_malformed: the transpiler or wasmtime must refuse it."""
+        """assert_invalid / assert_malformed: refused by the transpiler itself (metered
+        runs: an author's `ewasm check` must say so), or by wasmtime (unmetered ones)."""
         path = self._path(cmd)
         raw = path.read_bytes()
         text = cmd.get("module_type") == "text"
@@ -828,16 +830,17 @@ class FileRunner:
             import metering
 
             try:
-                data = self.meter(source)
-            except (metering.MalformedModule, metering.DeterminismError):
+                self.meter(source)
+            except (metering.MalformedModule, metering.DeterminismError, metering.InvalidModule):
+                self.result.refused_by_meter += 1
                 return
             except Exception as err:
-                raise _Fail(f"meter raised {type(err).__name__} (only MalformedModule/DeterminismError allowed): {err}")
-        else:
-            try:
-                data = wasmtime.wat2wasm(source) if isinstance(source, str) else source
-            except wasmtime.WasmtimeError:
-                return
+                raise _Fail(f"meter raised {type(err).__name__} (only its three refusals are allowed): {err}")
+            raise _Fail(f"{cmd['filename']} was metered, expected the transpiler to refuse it: '{cmd['text']}'")
+        try:
+            data = wasmtime.wat2wasm(source) if isinstance(source, str) else source
+        except wasmtime.WasmtimeError:
+            return
         try:
             wasmtime.Module(self.engine, data)
         except wasmtime.WasmtimeError:

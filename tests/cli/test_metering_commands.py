@@ -88,3 +88,59 @@ def test_usage_errors_exit_2(tmp_path):
     assert ewasm("check", str(tmp_path / "missing.wasm")).returncode == 2
     assert ewasm("meter", write(tmp_path, "c.wat", CLEAN), "-o", str(tmp_path / "o"), "--costs", str(tmp_path / "none.json")).returncode == 2
     assert ewasm("--help").returncode == 0 and ewasm("meter", "--help").returncode == 0
+
+
+INVALID = {  # well formed, deterministic, and refused by WebAssembly's validation rules
+    "type.wat": ('(module (func (result i32) (i64.const 1)))', "type mismatch"),
+    "align.wat": ('(module (memory 1) (func (drop (i32.load align=8 (i32.const 0)))))', "alignment"),
+    "index.wat": ('(module (func (call 7)))', "unknown function"),
+    "unreachable.wat": ('(module (func (result i32) (unreachable) (i64.const 0) (i32.add)))', "type mismatch"),
+}
+
+
+def test_an_invalid_module_is_refused_by_check_meter_and_inspect_with_the_validators_reason(tmp_path):
+    for name, (text, reason) in INVALID.items():
+        path = write(tmp_path, name, wasmtime.wat2wasm(text))
+        for args in (["check", path], ["meter", path, "-o", str(tmp_path / "o.wasm")], ["inspect", path]):
+            done = ewasm(*args)
+            assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
+            (line,) = done.stderr.strip().splitlines()
+            assert "invalid module" in line and reason in line, line
+        report = json.loads(ewasm("check", "--json", path).stdout)[path]
+        assert reason in report["invalid"]
+
+
+def test_a_sample_of_the_spec_suites_invalid_modules_is_refused_by_ewasm_check(tmp_path):
+    """A process per module: the in-process test (test_spec_suite.py) covers all of them."""
+    from tools import spec_suite
+
+    suite = spec_suite.find_suite()
+    if suite is None:
+        import pytest
+        pytest.skip(spec_suite.HOW_TO_GET)
+    converted = spec_suite.convert(suite / "unreached-invalid.wast")
+    invalid = [c for c in converted.commands if c["type"] == "assert_invalid"][:12]
+    paths = [str(converted.directory / c["filename"]) for c in invalid]
+    done = ewasm("check", "--json", *paths)
+    report = json.loads(done.stdout)
+    assert done.returncode == 2 and len(invalid) == 12
+    assert all("invalid" in report[p] or "malformed" in report[p] for p in paths), report
+
+
+def test_wat_that_begins_with_a_comment_is_read_as_text_by_every_command(tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    for example in ("counter.wat", "forwarder.wat"):
+        path = str(repo / "contracts" / "examples" / example)
+        assert Path(path).read_text().lstrip().startswith(";;")
+        assert ewasm("check", "--profile", "ewasm", path).returncode == 0
+        assert ewasm("inspect", "--json", path).returncode == 0
+        assert ewasm("meter", path, "-o", str(tmp_path / "o.wasm")).returncode == 0
+
+
+def test_with_json_a_refused_module_is_described_on_stdout(tmp_path):
+    floaty, garbage = write(tmp_path, "f.wat", FLOATY), write(tmp_path, "g.wasm", b"\x00asm\x01\x00\x00\x00\xff")
+    refused = ewasm("meter", "--json", floaty, "-o", str(tmp_path / "o.wasm"))
+    assert refused.returncode == 1 and "f32" in json.loads(refused.stdout)["violations"][0]["reason"]
+    for args in (["meter", "--json", garbage, "-o", str(tmp_path / "o.wasm")], ["inspect", "--json", garbage]):
+        done = ewasm(*args)
+        assert done.returncode == 2 and "malformed" in json.loads(done.stdout), done.stdout

@@ -1,4 +1,4 @@
-"""Truncated, corrupted and random input: only MalformedModule or DeterminismError, never a hang.
+"""Truncated, corrupted and random input: only MalformedModule, DeterminismError or InvalidModule, never a hang.
 
 Real modules are cut at every offset and mutated (byte flips, insertions, deletions), and
 random bytes and text are thrown at `meter` and `check`. Where `meter` does return a module,
@@ -97,23 +97,27 @@ def _valid(wasm: bytes) -> bool:
         return False
 
 
+REFUSED = (metering.MalformedModule, metering.DeterminismError, metering.InvalidModule)
+
+
 def assert_only_refused(data: bytes | str) -> None:
-    """meter/check either work or raise one of the two refusals; output validity matches input."""
+    """meter/check either work or raise one of the three refusals; only valid input is
+    metered, into valid output."""
     with deadline(10):
         try:
             violations = metering.check(data)
             assert isinstance(violations, list)
-        except (metering.MalformedModule, metering.DeterminismError):
+        except REFUSED:
             pass
         try:
             out = metering.meter(data)
-        except (metering.MalformedModule, metering.DeterminismError) as err:
+        except REFUSED as err:
             assert str(err)
             return
     assert isinstance(out, bytes)
     if isinstance(data, bytes) and data[:4] == b"\0asm":
-        assert _valid(out) == _valid(data), (
-            f"input valid={_valid(data)} but metered output valid={_valid(out)}: {data.hex()}")
+        assert _valid(data) and _valid(out), (
+            f"input valid={_valid(data)}, metered output valid={_valid(out)}: {data.hex()}")
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))
@@ -185,7 +189,7 @@ def test_out_of_range_indices_cannot_reach_the_injected_counters(name, body):
     wasm = _build(body)
     assert (REGRESSIONS / f"{name}.wasm").read_bytes() == wasm
     assert not _valid(wasm)
-    with pytest.raises((metering.MalformedModule, metering.DeterminismError)):
+    with pytest.raises(REFUSED):
         metering.meter(wasm)
 
 

@@ -143,3 +143,11 @@ def test_without_the_suite_the_runner_says_how_to_get_it(tmp_path, monkeypatch, 
     assert spec_suite.main([]) == 2
     err = capsys.readouterr().err
     assert "WebAssembly/testsuite" in err and spec_suite.SUITE_COMMIT in err
+
+
+@needs_suite
+def test_every_invalid_and_malformed_module_of_the_suite_is_refused_by_the_transpiler_itself(results):
+    """Not only later by wasmtime at deploy time: `meter` (and so `ewasm check`) says so."""
+    accepted = [f for r in results.values() for f in r.failures if f.command in ("assert_invalid", "assert_malformed")]
+    assert accepted == []
+    assert sum(r.refused_by_meter for r in results.values()) > 3000  # 3,957 at the pinned commit
