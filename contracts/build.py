@@ -12,6 +12,7 @@ output, so the same compiler version gives the same bytes on every machine.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts.abi import abi_of_file, write_abi
 from contracts.deployer import PAGE_SIZE, deployer_wrapper, export_names, strip_custom_sections
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
@@ -222,6 +224,24 @@ def default_output(source: Path, *, deployer: bool) -> Path:
     return source.with_suffix(".deploy.wasm" if deployer else ".wasm")
 
 
+def abi_output(source: Path) -> Path:
+    """NAME.abi.json: the ABI the source declares (contracts/abi.py)."""
+    return source.with_suffix(".abi.json")
+
+
+def rebuild_abis(*, check: bool = False) -> list[str]:
+    """Write (or, with `check`, compare) every example's NAME.abi.json from its source's
+    declarations; returns the files that differ. No compiler is needed."""
+    differing = []
+    for source in (EXAMPLES_DIR / name for name in EXAMPLE_SOURCES):
+        abi, output = abi_of_file(source), abi_output(source)
+        if not check:
+            write_abi(abi, output)
+        elif not output.is_file() or json.loads(output.read_text()) != abi:
+            differing.append(str(output.relative_to(CONTRACTS_DIR)))
+    return differing
+
+
 def committed_sources() -> list[Path]:
     """Every contract source whose binaries are committed: the examples and the system contracts."""
     return [EXAMPLES_DIR / name for name in EXAMPLE_SOURCES] + [SYSTEM_DIR / name for name in SYSTEM_SOURCES]
@@ -271,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: the committed binaries were built with {BUILT_WITH_CLANG}; "
               f"this is {toolchain.version}, so the C outputs may differ", file=sys.stderr)
     try:
-        differing = rebuild_examples(check=args.check, only_wat=toolchain is None)
+        differing = rebuild_examples(check=args.check, only_wat=toolchain is None) + rebuild_abis(check=args.check)
     except BuildError as err:
         print(err, file=sys.stderr)
         return 1

@@ -17,7 +17,9 @@ def register(sub) -> None:
             "Build FILE.c (clang, wasm32, no libc; needs clang and lld installed) or FILE.wat "
             "into a contract module that imports only the ewasm EEI and exports main and memory. "
             "With --deployer, build the init module that deploys it instead: its main returns "
-            "the runtime code through finish (and runs the C contract's EWASM_CONSTRUCTOR)."
+            "the runtime code through finish (and runs the C contract's EWASM_CONSTRUCTOR). "
+            "A source that declares its interface (`@abi function ...` lines in its comments, "
+            "see contracts/abi.py) also gets its Ethereum ABI JSON, NAME.abi.json beside the output."
         ),
     )
     parser.add_argument("source", type=Path, metavar="FILE", help="a .c or .wat contract source")
@@ -27,6 +29,8 @@ def register(sub) -> None:
                         help="where to write the wasm (default: FILE.wasm, or FILE.deploy.wasm with --deployer)")
     parser.add_argument("-O", dest="opt", default="2", choices=["0", "1", "2", "3", "s", "z"],
                         help="clang optimisation level for C sources (default: 2)")
+    parser.add_argument("--abi", type=Path, metavar="OUT",
+                        help="where to write the ABI JSON (default: beside the output, NAME.abi.json)")
     parser.set_defaults(handler=run_compile)
 
 
@@ -54,4 +58,25 @@ def run_compile(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot write {output}: {err.strerror}", EXIT_REFUSED) from None
     kind = "deployer" if args.deployer else "contract"
     print(f"wrote {kind} {output} ({len(wasm)} bytes)")
+    _write_abi(source, args.abi or Path(str(output).removesuffix(".deploy.wasm").removesuffix(".wasm") + ".abi.json"))
     return 0
+
+
+def _write_abi(source: Path, output: Path) -> None:
+    """The ABI the source declares, if it declares one."""
+    from contracts.abi import AbiError, abi_of_file, write_abi
+
+    try:
+        abi = abi_of_file(source)
+    except AbiError as err:
+        raise CommandError(f"{source}: @abi {err}", EXIT_USAGE) from None
+    except (OSError, UnicodeDecodeError):
+        return  # a binary input declares nothing
+    if not abi:
+        return
+    try:
+        write_abi(abi, output)
+    except OSError as err:
+        raise CommandError(f"cannot write {output}: {err.strerror}", EXIT_REFUSED) from None
+    print(f"wrote ABI {output} ({sum(item['type'] == 'function' for item in abi)} functions, "
+          f"{sum(item['type'] == 'event' for item in abi)} events)")

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "ewasm_cli.vm_commands",
     "ewasm_cli.bench_commands",
     "ewasm_cli.contract_commands",
+    "ewasm_cli.deploy_commands",
     "ewasm_cli.chain_commands",
     "ewasm_cli.network_commands",
     "ewasm_cli.demo_network",

@@ -3,6 +3,10 @@
 ;;   increment() -> uint256   (0xd09de08a) adds 1 (mod 2^64), returns the new value
 ;;   get()       -> uint256   (0x6d4ce63c) returns the value
 ;;
+;; Its interface, as NAME.abi.json gives it (contracts/abi.py):
+;; @abi function increment() returns (uint256)
+;; @abi function get() view returns (uint256)
+;;
 ;; Anything else (unknown selector, calldata shorter than 4 bytes) reverts
 ;; with empty data. Storage: key = 32 zero bytes, value = the count as a
 ;; big-endian uint256 word (it never exceeds 64 bits).

@@ -8,6 +8,9 @@
 ;; 3. finishes with the callee's return data if the call succeeded, and reverts with
 ;;    it otherwise (a revert or a failure of the callee), which undoes step 1.
 ;;
+;; Its interface is raw calldata, not an ABI function (contracts/abi.py):
+;; @abi fallback payable
+;;
 ;; Calldata shorter than 20 bytes, or input or return data that does not fit the
 ;; buffer, reverts with empty data. A callee outside the transaction's scope is
 ;; not a failed call: the VM ends the whole transaction with OUT_OF_RANGE there.

@@ -3,6 +3,9 @@
 ;;   calldata empty, or first byte 0: a pure wasm loop (metered code only);
 ;;   first byte 1: a loop that calls the host function getGasLeft each round.
 ;;
+;; Its interface is raw calldata, not an ABI function (contracts/abi.py):
+;; @abi fallback
+;;
 ;; It never returns: every call ends OUT_OF_GAS with all its gas used. The two modes
 ;; differ in what a gas unit costs in time: the host loop spends most of it in the
 ;; host interface. The RPC hardening tests and `tools/bench_rpc_load.py` send it as

@@ -9,6 +9,12 @@
  * balance revert with empty data. Deployment (the deployer build) mints
  * TOTAL_SUPPLY to the deploying account (getCaller).
  *
+ * Its interface, as NAME.abi.json gives it (contracts/abi.py):
+ * @abi function transfer(address to, uint256 value) returns (bool)
+ * @abi function balanceOf(address owner) view returns (uint256)
+ * @abi function totalSupply() view returns (uint256)
+ * @abi event Transfer(address indexed from, address indexed to, uint256 value)
+ *
  * Storage (32-byte keys, values are big-endian uint256 words):
  *   key 0x00..00                          totalSupply
  *   key 0x01 || 11 zero bytes || address  balance of address

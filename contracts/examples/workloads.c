@@ -22,6 +22,13 @@
  *       h = sha256(DATA), each a `call` to the precompile at 0x02 with
  *       the same input; return h (0 for n = 0).
  *
+ * Its interface, as NAME.abi.json gives it (contracts/abi.py):
+ * @abi function sumOfSquares(uint256 n) view returns (uint256)
+ * @abi function fib(uint256 n) view returns (uint256)
+ * @abi function keccakRounds(uint256 n) view returns (uint256)
+ * @abi function keccakRoundsPrecompile(uint256 n) view returns (uint256)
+ * @abi function sha256Precompile(uint256 n) view returns (uint256)
+ *
  * Unknown selectors and short calldata revert with empty data; a failed
  * precompile call reverts too.
  */

@@ -19,6 +19,13 @@
  * burn and Transfer(0, to, value) for a mint. Reverts with empty data: unknown
  * selectors, short calldata, dirty address words, insufficient balance, overflow.
  *
+ * Its interface, as NAME.abi.json gives it (contracts/abi.py):
+ * @abi function transfer(address to, uint256 value) returns (bool)
+ * @abi function transferCrossShard(address to, uint256 value) returns (bool)
+ * @abi function balanceOf(address owner) view returns (uint256)
+ * @abi function totalSupply() view returns (uint256)
+ * @abi event Transfer(address indexed from, address indexed to, uint256 value)
+ *
  * Storage (as token.c): key 0 the supply on this shard, 0x01 || 11 zero bytes ||
  * address a balance.
  */

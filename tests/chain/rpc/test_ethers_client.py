@@ -8,14 +8,12 @@ ethers cannot be installed, the tests skip (tests/clients/npm_cache.py).
 from __future__ import annotations
 
 import json
-import re
-import signal
 import subprocess
-import sys
 
 import pytest
 from eth_account import Account
 
+from tests.clients.devnet import start_devnet, stop
 from tests.clients.npm_cache import node_executable, npm_package_or_skip
 
 from chain_fixtures import ERC20_ABI, REPO, TOKEN_DEPLOYER
@@ -28,30 +26,13 @@ CLIENT = REPO / "tests" / "clients" / "ethers_client.mjs"
 CLIENT_TIMEOUT = 60  # seconds; the script takes about 10
 
 
-def _start_devnet(datadir, key: str) -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
-                                str(datadir), "--quiet", "--dev-key", key, "--chain-id", str(CHAIN_ID)], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = ""
-    for line in process.stdout:
-        output += line
-        if "JSON-RPC on" in line:
-            break
-    match = re.search(r"JSON-RPC on http://[^:]+:(\d+)/", output)
-    if match is None:
-        process.kill()
-        process.wait()
-        raise AssertionError(f"the devnet did not start:\n{output}")
-    return process, int(match.group(1))
-
-
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory):
     prefix = npm_package_or_skip("ethers", ETHERS_VERSION)  # skips without node or npm
     node = node_executable()
     work = tmp_path_factory.mktemp("ethers")
     dev = Account.create()
-    process, port = _start_devnet(work / "devnet", bytes(dev.key).hex())
+    process, port = start_devnet(work / "devnet", bytes(dev.key).hex())
     try:
         config = work / "config.json"
         config.write_text(json.dumps({
@@ -61,12 +42,7 @@ def summary(tmp_path_factory):
         done = subprocess.run([node, str(CLIENT), str(config)], capture_output=True, text=True,
                               timeout=CLIENT_TIMEOUT, cwd=work)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
     lines = done.stdout.strip().splitlines()
     try:
         result = json.loads(lines[-1])
