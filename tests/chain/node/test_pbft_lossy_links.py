@@ -14,7 +14,7 @@ from ewasm_cli.history import check_history
 from chain_fixtures import CHAIN_ID
 from local_network import NodeProcess, free_ports, init_datadir, wait_for
 
-pytestmark = pytest.mark.xdist_group("network")
+pytestmark = pytest.mark.xdist_group("consensus")  # one scenario at a time, beside the "network" group
 
 VALIDATORS = [PrivateKey.from_hex(f"{0x20 + i:064x}") for i in range(4)]
 SENDER = Account.from_key(f"{0x2F:064x}")

@@ -17,7 +17,7 @@ from chain_fixtures import CHAIN_ID
 from local_network import NodeProcess, init_datadir, wait_for
 from netns import Lab, NetnsUnavailable
 
-pytestmark = pytest.mark.xdist_group("network")
+pytestmark = pytest.mark.xdist_group("consensus")  # one scenario at a time, beside the "network" group
 
 VALIDATORS = [PrivateKey.from_hex(f"{0x10 + i:064x}") for i in range(4)]
 SENDER = Account.from_key(f"{0x1F:064x}")

@@ -18,7 +18,7 @@ from ewasm_cli.network_commands import FUNDS, engine_spec, network_spec
 from chain_fixtures import CHAIN_ID
 from local_network import NodeProcess, free_ports, full_mesh, init_datadir, wait_for
 
-pytestmark = pytest.mark.xdist_group("network")
+pytestmark = pytest.mark.xdist_group("consensus")  # one scenario at a time, beside the "network" group
 
 KEYS = [PrivateKey.from_hex(f"{0x60 + i:064x}") for i in range(6)]  # v0 v1 v2 v3, then r, then a late node
 ADMIN = PrivateKey.from_hex(f"{0x6F:064x}")
