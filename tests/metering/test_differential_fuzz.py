@@ -14,6 +14,9 @@ import pytest
 import metering
 from tools import fuzz_metering as fz
 
+# One worker runs them all: the thousand modules behind `report` are metered and run once.
+pytestmark = pytest.mark.xdist_group("differential-fuzz")
+
 MASTER_SEED = int(os.environ.get("EWASM_FUZZ_SEED", "20240601"))
 MODULES = 1000
 

@@ -13,6 +13,9 @@ import pytest
 
 from tools import spec_suite
 
+# One worker runs them all: the whole suite behind `results` runs once.
+pytestmark = pytest.mark.xdist_group("spec-suite")
+
 SUITE = spec_suite.find_suite()
 needs_suite = pytest.mark.skipif(SUITE is None, reason=spec_suite.HOW_TO_GET)
 
