@@ -1,9 +1,11 @@
-"""Build contracts: C through clang (wasm32, no libc), WAT through wasmtime.
+"""Build contracts: C through clang (wasm32, no libc), WAT through wasmtime, AssemblyScript
+through the pinned asc from npm (contracts/asc.py).
 
 `build_contract(path)` returns the runtime module; `build_contract(path,
 deployer=True)` returns the init module that deploys it. `python -m
 contracts.build` rebuilds every committed example `.wasm` (`--check` compares
-instead of writing), which is how the committed binaries are made.
+instead of writing), which is how the committed binaries are made; the
+AssemblyScript ones only where asc is available, as the C ones need clang.
 
 Builds are reproducible: no names, debug info or producer sections reach the
 output, so the same compiler version gives the same bytes on every machine.
@@ -27,6 +29,7 @@ from contracts.deployer import PAGE_SIZE, deployer_wrapper, export_names, strip_
 CONTRACTS_DIR = Path(__file__).resolve().parent
 INCLUDE_DIR = CONTRACTS_DIR / "include"
 EXAMPLES_DIR = CONTRACTS_DIR / "examples"
+ASSEMBLYSCRIPT_DIR = CONTRACTS_DIR / "assemblyscript"
 
 # The committed C builds were made with this compiler (see contracts/README.md);
 # a byte-for-byte rebuild is only expected from the same major version.
@@ -39,6 +42,8 @@ EXAMPLE_SOURCES = ("counter.wat", "forwarder.wat", "spinner.wat", "token.c", "wo
 # The system contracts genesis places at reserved addresses (chain/core/system.py).
 SYSTEM_SOURCES = ("permissions.wat", "validators.wat", "outbox.wat")
 SYSTEM_DIR = CONTRACTS_DIR / "system"  # (contracts.SYSTEM_DIR)
+# The AssemblyScript twins of the token and the counter (built by the pinned asc).
+ASSEMBLYSCRIPT_SOURCES = ("counter.ts", "token.ts")
 
 CLANG_HINT = "clang not found: install clang and lld (e.g. `apt-get install clang lld`) to build C contracts"
 WASM_LD_HINT = "wasm-ld not found: install lld (e.g. `apt-get install lld`) to link C contracts"
@@ -184,7 +189,7 @@ def _runtime_code_header(runtime: bytes) -> str:
 
 
 def build(source: str | Path, *, deployer: bool = False, opt: str = "2") -> Built:
-    """Build a .c or .wat contract, and with `deployer` also its init module."""
+    """Build a .c, .wat or .ts (AssemblyScript) contract, and with `deployer` also its init module."""
     source = Path(source)
     if not source.is_file():
         raise BuildError(f"{source}: no such file")
@@ -194,11 +199,14 @@ def build(source: str | Path, *, deployer: bool = False, opt: str = "2") -> Buil
     if suffix == ".wat":
         runtime = compile_wat(source)
         return Built(runtime, deployer_wrapper(runtime) if deployer else None)
-    raise BuildError(f"{source}: expected a .c or .wat file")
+    if suffix == ".ts":
+        from contracts.asc import compile_assemblyscript
+        return compile_assemblyscript(source, deployer=deployer, opt=opt)
+    raise BuildError(f"{source}: expected a .c or .wat file, or .ts for AssemblyScript")
 
 
 def build_contract(source: str | Path, *, deployer: bool = False, opt: str = "2") -> bytes:
-    """The runtime module of a .c or .wat contract, or with `deployer` its init module."""
+    """The runtime module of a .c, .wat or .ts contract, or with `deployer` its init module."""
     built = build(source, deployer=deployer, opt=opt)
     return built.deployer if deployer else built.runtime
 
@@ -231,9 +239,10 @@ def abi_output(source: Path) -> Path:
 
 def rebuild_abis(*, check: bool = False) -> list[str]:
     """Write (or, with `check`, compare) every example's NAME.abi.json from its source's
-    declarations; returns the files that differ. No compiler is needed."""
+    declarations (the AssemblyScript twins included); returns the files that differ.
+    No compiler is needed."""
     differing = []
-    for source in (EXAMPLES_DIR / name for name in EXAMPLE_SOURCES):
+    for source in [EXAMPLES_DIR / name for name in EXAMPLE_SOURCES] + assemblyscript_sources():
         abi, output = abi_of_file(source), abi_output(source)
         if not check:
             write_abi(abi, output)
@@ -247,10 +256,15 @@ def committed_sources() -> list[Path]:
     return [EXAMPLES_DIR / name for name in EXAMPLE_SOURCES] + [SYSTEM_DIR / name for name in SYSTEM_SOURCES]
 
 
-def example_outputs() -> list[tuple[Path, bool, Path]]:
-    """(source, deployer?, committed output) for every committed example binary."""
+def assemblyscript_sources() -> list[Path]:
+    """The AssemblyScript contracts whose binaries are committed (they need asc to rebuild)."""
+    return [ASSEMBLYSCRIPT_DIR / name for name in ASSEMBLYSCRIPT_SOURCES]
+
+
+def example_outputs(sources: list[Path] | None = None) -> list[tuple[Path, bool, Path]]:
+    """(source, deployer?, committed output) for every committed example binary (or those of `sources`)."""
     rows = []
-    for source in committed_sources():
+    for source in committed_sources() if sources is None else sources:
         for deployer in (False, True):
             rows.append((source, deployer, default_output(source, deployer=deployer)))
     return rows
@@ -262,10 +276,17 @@ def rebuild_examples(*, check: bool = False, only_wat: bool = False) -> list[str
     Returns the outputs that differ from the committed files (always empty
     when writing).
     """
+    return _rebuild([s for s in committed_sources() if not only_wat or s.suffix == ".wat"], check=check)
+
+
+def rebuild_assemblyscript(*, check: bool = False) -> list[str]:
+    """`rebuild_examples` for the AssemblyScript twins (raises ToolMissing without asc)."""
+    return _rebuild(assemblyscript_sources(), check=check)
+
+
+def _rebuild(sources: list[Path], *, check: bool) -> list[str]:
     differing = []
-    for source in committed_sources():
-        if only_wat and source.suffix != ".wat":
-            continue
+    for source in sources:
         built = build(source, deployer=True)
         for wasm, output in ((built.runtime, default_output(source, deployer=False)),
                              (built.deployer, default_output(source, deployer=True))):
@@ -292,13 +313,17 @@ def main(argv: list[str] | None = None) -> int:
               f"this is {toolchain.version}, so the C outputs may differ", file=sys.stderr)
     try:
         differing = rebuild_examples(check=args.check, only_wat=toolchain is None) + rebuild_abis(check=args.check)
+        rebuilt = [row for row in example_outputs() if toolchain is not None or row[0].suffix == ".wat"]
+        try:
+            differing += rebuild_assemblyscript(check=args.check)
+            rebuilt += example_outputs(assemblyscript_sources())
+        except ToolMissing as err:
+            print(f"{err}; the AssemblyScript examples are not rebuilt", file=sys.stderr)
     except BuildError as err:
         print(err, file=sys.stderr)
         return 1
     refused = False
-    for source, _, output in example_outputs():
-        if toolchain is None and source.suffix != ".wat":
-            continue
+    for _, _, output in rebuilt:
         for problem in determinism_violations(output.read_bytes()):
             print(f"{output.name}: {problem}", file=sys.stderr)
             refused = True

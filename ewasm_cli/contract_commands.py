@@ -1,4 +1,4 @@
-"""`ewasm compile`: build a C or WAT contract (or its deployer) into wasm."""
+"""`ewasm compile`: build a C, WAT or AssemblyScript contract (or its deployer) into wasm."""
 
 from __future__ import annotations
 
@@ -12,23 +12,26 @@ def register(sub) -> None:
     """Add `ewasm compile` to the subcommands."""
     parser = sub.add_parser(
         "compile",
-        help="build a contract from C (clang) or WAT into ewasm wasm",
+        help="build a contract from C (clang), WAT or AssemblyScript (asc) into ewasm wasm",
         description=(
-            "Build FILE.c (clang, wasm32, no libc; needs clang and lld installed) or FILE.wat "
-            "into a contract module that imports only the ewasm EEI and exports main and memory. "
-            "With --deployer, build the init module that deploys it instead: its main returns "
-            "the runtime code through finish (and runs the C contract's EWASM_CONSTRUCTOR). "
+            "Build FILE.c (clang, wasm32, no libc; needs clang and lld installed), FILE.wat or "
+            "FILE.ts (AssemblyScript; the pinned asc is installed from npm on first use, which "
+            "needs node and npm) into a contract module that imports only the ewasm EEI and "
+            "exports main and memory. With --deployer, build the init module that deploys it "
+            "instead: its main returns the runtime code through finish (and first runs the C "
+            "contract's EWASM_CONSTRUCTOR, or the AssemblyScript contract's exported constructor()). "
             "A source that declares its interface (`@abi function ...` lines in its comments, "
             "see contracts/abi.py) also gets its Ethereum ABI JSON, NAME.abi.json beside the output."
         ),
     )
-    parser.add_argument("source", type=Path, metavar="FILE", help="a .c or .wat contract source")
+    parser.add_argument("source", type=Path, metavar="FILE", help="a .c, .wat or .ts contract source")
     parser.add_argument("--deployer", action="store_true",
                         help="build the deployer (init module) instead of the runtime module")
     parser.add_argument("-o", "--output", type=Path, metavar="OUT",
                         help="where to write the wasm (default: FILE.wasm, or FILE.deploy.wasm with --deployer)")
     parser.add_argument("-O", dest="opt", default="2", choices=["0", "1", "2", "3", "s", "z"],
-                        help="clang optimisation level for C sources (default: 2)")
+                        help="optimisation level for C (clang) and AssemblyScript (asc) sources: "
+                             "0-3 for speed, s or z for size (default: 2)")
     parser.add_argument("--abi", type=Path, metavar="OUT",
                         help="where to write the ABI JSON (default: beside the output, NAME.abi.json)")
     parser.set_defaults(handler=run_compile)

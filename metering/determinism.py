@@ -54,23 +54,43 @@ def _check_types(module: Module) -> list[Violation]:
     return out
 
 
+# What AssemblyScript's default runtime and standard library import, by name and signature
+# (params, results), and how to keep it out of a contract.
+_ASSEMBLYSCRIPT_IMPORTS = {
+    ("abort", (op.I32,) * 4, ()): "compile with --runtime stub --use abort=, as `ewasm compile` does",
+    ("seed", (), (op.F64,)): "Math.random needs a random seed, which a contract cannot have",
+    ("trace", (op.I32, op.I32) + (op.F64,) * 5, ()): "remove the trace() calls",
+}
+
+
+def _assemblyscript_hint(module: Module, imp) -> str:
+    """A note on how to drop an import that AssemblyScript adds, or '' for any other import."""
+    if imp.module != "env" or imp.kind != ExternKind.FUNC or imp.desc >= len(module.types):
+        return ""
+    ft = module.types[imp.desc]
+    hint = _ASSEMBLYSCRIPT_IMPORTS.get((imp.name, tuple(ft.params), tuple(ft.results)))
+    return f" (AssemblyScript: {hint})" if hint else ""
+
+
 def _check_imports(module: Module, profile: str, dev: bool) -> list[Violation]:
     out = []
     allowed = DEV_NAMESPACES if dev else HOST_NAMESPACES
     for imp in module.imports:
         what = f"import {imp.module}.{imp.name}"
+        hint = _assemblyscript_hint(module, imp)
         if imp.kind == ExternKind.GLOBAL and imp.desc.valtype in op.NONDETERMINISTIC_TYPES:
             out.append(Violation(None, imp.offset, f"{what} is a {_type_name(imp.desc.valtype)} global: floats are not deterministic"))
         elif imp.kind == ExternKind.FUNC and imp.desc < len(module.types):
             bad = _bad_types(module.types[imp.desc].params + module.types[imp.desc].results)
             if bad:
-                out.append(Violation(None, imp.offset, f"{what} has a {_type_name(bad[0])} in its signature"))
+                out.append(Violation(None, imp.offset, f"{what} has a {_type_name(bad[0])} in its signature{hint}"))
         elif imp.kind == ExternKind.MEMORY:
             out += _memory_violations(imp.desc, imp.offset, what)
         elif imp.kind == ExternKind.TAG:
             out.append(Violation(None, imp.offset, f"{what} is an exception tag: exceptions are not supported"))
         if profile == "ewasm" and imp.module not in allowed:
-            out.append(Violation(None, imp.offset, f"{what}: contracts may import only from {' and '.join(repr(n) for n in allowed)}"))
+            namespaces = " and ".join(repr(n) for n in allowed)
+            out.append(Violation(None, imp.offset, f"{what}: contracts may import only from {namespaces}{hint}"))
         if profile == "ewasm" and imp.kind != ExternKind.FUNC:
             out.append(Violation(None, imp.offset, f"{what}: contracts may import only functions"))
     return out

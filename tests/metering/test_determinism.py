@@ -115,3 +115,22 @@ def test_debug_imports_are_allowed_only_in_dev_mode():
     wat = '(module (import "debug" "print" (func (param i32))) (memory (export "memory") 1) (func (export "main")))'
     assert any("only from 'ethereum'" in r for r in reasons(wat, "ewasm"))
     assert reasons(wat, "ewasm", dev=True) == []
+
+
+@pytest.mark.parametrize(
+    "imported, hint",
+    [
+        ('(import "env" "abort" (func (param i32 i32 i32 i32)))', "--runtime stub --use abort="),
+        ('(import "env" "seed" (func (result f64)))', "Math.random"),
+        ('(import "env" "trace" (func (param i32 i32 f64 f64 f64 f64 f64)))', "trace()"),
+    ],
+)
+def test_assemblyscripts_runtime_imports_are_refused_with_the_flags_that_drop_them(imported, hint):
+    found = reasons(f'(module {imported} (memory (export "memory") 1) (func (export "main")))', "ewasm")
+    assert any("only from 'ethereum'" in r and "(AssemblyScript: " in r and hint in r for r in found), found
+
+
+def test_an_env_import_with_another_signature_gets_no_assemblyscript_hint():
+    found = reasons('(module (import "env" "abort" (func)) (memory (export "memory") 1) (func (export "main")))',
+                    "ewasm")
+    assert found and not any("AssemblyScript" in r for r in found)
