@@ -37,7 +37,7 @@ def log_criteria(query: dict) -> LogCriteria:
     addresses = query.get("address")
     if addresses is not None:
         addresses = bounded_list(addresses, "address", MAX_LOG_ADDRESSES)
-        addresses = {parse_address(a, f"address[{i}]") for i, a in enumerate(addresses)}
+        addresses = {parse_address(a, f"address[{i}]") for i, a in enumerate(addresses)} or None  # [] is any
     topics = query.get("topics") or []
     if not isinstance(topics, list) or len(topics) > 4:
         raise RpcError(INVALID_PARAMS, "topics: expected an array of at most 4 entries")
@@ -47,16 +47,20 @@ def log_criteria(query: dict) -> LogCriteria:
             wanted.append(None)
         else:
             entries = bounded_list(entry, f"topics[{i}]", MAX_TOPIC_ALTERNATIVES)
-            wanted.append({parse_data(t, f"topics[{i}]", 32) for t in entries})
+            wanted.append({parse_data(t, f"topics[{i}]", 32) for t in entries} or None)  # [] is any
     return addresses, wanted
 
 
 def log_matches(criteria: LogCriteria, log: Log) -> bool:
-    """Whether `log` comes from one of the addresses and has a wanted topic at each position."""
+    """Whether `log` comes from one of the addresses and has a wanted topic at each
+    position, as geth's filterLogs says: a log with fewer topics than the filter has
+    positions never matches, and an empty list (or null) at a position matches any."""
     addresses, wanted = criteria
     if addresses is not None and log.address not in addresses:
         return False
-    return not any(w is not None and (i >= len(log.topics) or log.topics[i] not in w) for i, w in enumerate(wanted))
+    if len(wanted) > len(log.topics):
+        return False
+    return all(w is None or log.topics[i] in w for i, w in enumerate(wanted))
 
 
 @dataclass

@@ -108,10 +108,10 @@ def _reward_percentiles(value: Any) -> list[float]:
     if not isinstance(value, list) or len(value) > MAX_REWARD_PERCENTILES:
         raise RpcError(INVALID_PARAMS, f"rewardPercentiles: expected an array of at most {MAX_REWARD_PERCENTILES} "
                                        f"numbers")
-    previous = 0.0
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not previous <= item <= 100:
-            raise RpcError(INVALID_PARAMS, "rewardPercentiles: expected rising numbers from 0 to 100, "
+    previous = -1.0
+    for item in value:  # strictly rising, as geth requires
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not previous < item <= 100:
+            raise RpcError(INVALID_PARAMS, "rewardPercentiles: expected strictly rising numbers from 0 to 100, "
                                            f"got {short(value)}")
         previous = item
     return value
@@ -356,25 +356,25 @@ class RpcMethods:
         history = {"oldestBlock": quantity(head - count + 1), "baseFeePerGas": [quantity(base)] * (count + 1),
                    "gasUsedRatio": [h.gas_used / h.gas_limit if h.gas_limit else 0.0 for h in headers]}
         if percentiles:
-            history["reward"] = [[quantity(t) for t in self._block_tips(h.number, percentiles, p)] for h in headers]
+            history["reward"] = [[quantity(t) for t in self._block_tips(h, percentiles, p)] for h in headers]
         return history
 
-    def _block_tips(self, number: int, percentiles: list[float], p) -> list[int]:
-        """The tip per gas at each percentile of block `number`'s gas (0 for an empty block)."""
+    def _block_tips(self, header: Header, percentiles: list[float], p) -> list[int]:
+        """The tip per gas at each percentile of the block's gas (0 for an empty block),
+        by geth's rule: tips sorted, each percentile's gas threshold truncated to whole gas."""
         p.budget.check_deadline(p.method)
         store, base = self.chain.store, self.chain.params.base_fee_per_gas
         paid = []
-        for tx_hash in store.block_tx_hashes(number):
+        for tx_hash in store.block_tx_hashes(header.number):
             tx = decode_transaction(store.transaction(tx_hash).raw)
             paid.append((tx.effective_gas_price(base) - base, store.receipt(tx_hash).gas_used))
-        paid.sort()
-        total = sum(gas for _, gas in paid)
+        paid.sort(key=lambda entry: entry[0])
         tips, index, covered = [], 0, 0
         for percentile in percentiles:
             if not paid:
                 tips.append(0)
                 continue
-            threshold = total * percentile / 100
+            threshold = int(float(header.gas_used) * percentile / 100)
             while index < len(paid) - 1 and covered + paid[index][1] < threshold:
                 covered += paid[index][1]
                 index += 1

@@ -67,6 +67,8 @@ LOOP_SLICE = 0.002
 # space; only what is used is ever backed by memory.
 SERVER_STACK_BYTES = 64 << 20
 POLL_INTERVAL = 0.05  # seconds between looks at the chain and the pool for subscribers
+FEED_SLICE = 256  # notifications handed out between two turns of the loop
+SHUTDOWN_TIMEOUT = 5.0  # seconds the server waits for its connections when it stops
 
 
 def _default_lanes() -> dict[str, LaneLimits]:
@@ -183,26 +185,33 @@ class RpcServer:
                 LIMIT_EXCEEDED, f"at most {self.limits.max_websockets_per_client} WebSocket connections from one "
                                 f"client")), 429)
         ws = web.WebSocketResponse(max_msg_size=self.limits.max_body, heartbeat=30.0)
-        await ws.prepare(request)
-        session = WebSocketSession(ws, client, self.hub, self.limits.websocket_outbox)
+        if not ws.can_prepare(request).ok:
+            return _json_response(error_response(None, RpcError(INVALID_REQUEST, "not a valid WebSocket "
+                                                                                 "handshake")), 400)
         self._sockets[client] += 1
-        self._sessions.add(session)
         try:
-            await session.serve(self.answer)
+            await ws.prepare(request)
+            session = WebSocketSession(ws, request, client, self.hub, self.limits.websocket_outbox)
+            self._sessions.add(session)
+            try:
+                await session.serve(self.answer)
+            finally:
+                self._sessions.discard(session)
         finally:
-            self._sessions.discard(session)
             self._sockets[client] -= 1
             if not self._sockets[client]:
                 del self._sockets[client]
         return ws
 
     async def _close_websockets(self, app: web.Application) -> None:
-        for session in list(self._sessions):
-            await session.ws.close(code=1001, message=b"the node is stopping")
+        """At shutdown: every connection closed at once, each within its close timeout."""
+        await asyncio.gather(*(session.close_for_shutdown() for session in list(self._sessions)),
+                             return_exceptions=True)
 
     async def _feed(self) -> None:
         """While anyone subscribes: poll the hub off the loop, and hand each
-        notification to its connection."""
+        notification to its connection, a slice at a time so that the writers (and
+        other clients) get their turn between slices."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(POLL_INTERVAL)
@@ -210,12 +219,13 @@ class RpcServer:
                 continue
             try:
                 notes = await loop.run_in_executor(None, self.hub.poll)
+                for start in range(0, len(notes), FEED_SLICE):
+                    for session, subscription_id, result in notes[start:start + FEED_SLICE]:
+                        session.notify(subscription_id, result)
+                    await asyncio.sleep(0)
             except Exception as err:  # a bug: say so, and keep the feed going
                 log.error("subscription feed: %s: %s", type(err).__name__, err)
                 log.debug("traceback of the subscription feed's error", exc_info=True)
-                continue
-            for session, subscription_id, result in notes:
-                session.notify(subscription_id, result)
 
     def _busy(self, client: str) -> RpcError | None:
         """Why a new request cannot be taken now, if it cannot."""
@@ -328,7 +338,8 @@ class RpcServer:
         app.router.add_route("POST", "/", self._http)
         app.router.add_route("GET", "/", self._http)
         app.on_shutdown.append(self._close_websockets)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=_ProtocolLog(log, {}))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=_ProtocolLog(log, {}),
+                                     shutdown_timeout=SHUTDOWN_TIMEOUT)
         try:
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)

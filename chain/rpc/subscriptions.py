@@ -26,7 +26,10 @@ from chain.rpc.values import data
 
 NEW_HEADS, LOGS, PENDING = "newHeads", "logs", "newPendingTransactions"
 KINDS = (NEW_HEADS, LOGS, PENDING)
+BLOCKS = "blocks"  # the feed of newHeads and logs (PENDING names the other)
+_FEED = {NEW_HEADS: BLOCKS, LOGS: BLOCKS, PENDING: PENDING}
 MAX_PER_CONNECTION = 128
+MAX_SUBSCRIPTIONS = 4096  # on the node: a logs filter may hold a few thousand addresses and topics
 MAX_BLOCKS_PER_POLL = 256  # a node catching up reports the rest at the next poll
 MAX_REMEMBERED = 64  # reported blocks whose hashes are kept, to find where a new fork meets them
 
@@ -43,15 +46,22 @@ Notification = tuple[Hashable, str, Any]  # (connection, subscription id, result
 
 
 class SubscriptionHub:
-    """Subscriptions by id, and where the last poll ended (thread-safe: the event loop
-    subscribes while a worker thread polls)."""
+    """Subscriptions by id, and where each feed's last poll ended (thread-safe: the event
+    loop subscribes while a worker thread polls).
+
+    There are two feeds, blocks (newHeads and logs) and admitted transactions, and each
+    starts from now when its first subscriber comes: nobody is sent what happened
+    before it subscribed. A poll works on copies of the feeds' positions and commits
+    them, under the lock, only if no feed restarted meanwhile.
+    """
 
     def __init__(self, methods):
-        self.methods = methods  # RpcMethods: its chain, gateway and log criteria
+        self.methods = methods  # RpcMethods: its chain and gateway
         self._subscriptions: dict[str, Subscription] = {}
         self._lock = threading.Lock()
         self._reported: OrderedDict[int, bytes] = OrderedDict()  # the hashes of the blocks last reported
         self._pending_cursor: int | None = None
+        self._restarts = {BLOCKS: 0, PENDING: 0}  # how often each feed started afresh
 
     @property
     def active(self) -> bool:
@@ -60,32 +70,28 @@ class SubscriptionHub:
     def subscribe(self, connection: Hashable, params: Any) -> str:
         """eth_subscribe's params: [kind], ["logs", {address, topics}], or, as geth takes
         it, ["newPendingTransactions", fullTransactions]; the new id."""
-        if not isinstance(params, list) or not params or params[0] not in KINDS:
-            raise RpcError(INVALID_PARAMS, f"eth_subscribe: the first parameter is one of {', '.join(KINDS)}")
-        kind, criteria = params[0], None
-        if kind == LOGS:
-            query = params[1] if len(params) > 1 else {}
-            if not isinstance(query, dict) or set(query) - {"address", "topics"}:
-                raise RpcError(INVALID_PARAMS, "eth_subscribe logs: the filter is an object of address and topics")
-            criteria = log_criteria(query)
-        elif kind == PENDING and len(params) > 1:
-            if len(params) > 2 or not isinstance(params[1], bool):
-                raise RpcError(INVALID_PARAMS, "eth_subscribe newPendingTransactions: takes one flag, whether to "
-                                               "send whole transactions")
-            criteria = params[1]
-        elif len(params) > 1:
-            raise RpcError(INVALID_PARAMS, f"eth_subscribe {kind}: takes no filter")
+        kind, criteria = _parse(params)
         with self._lock:
             if sum(s.connection == connection for s in self._subscriptions.values()) >= MAX_PER_CONNECTION:
                 raise RpcError(LIMIT_EXCEEDED, f"a connection holds at most {MAX_PER_CONNECTION} subscriptions: "
                                                f"eth_unsubscribe some")
-            if not self._subscriptions:  # the feed starts now: what comes after this answer is reported
-                head = self.methods.chain.head()
-                self._reported = OrderedDict([(head.number, head.hash)])
-                self._pending_cursor = self.methods.gateway.pending_since(None)[1]
+            if len(self._subscriptions) >= MAX_SUBSCRIPTIONS:
+                raise RpcError(LIMIT_EXCEEDED, f"this node holds {MAX_SUBSCRIPTIONS} subscriptions: try again later")
+            feed = _FEED[kind]
+            if not any(_FEED[s.kind] == feed for s in self._subscriptions.values()):
+                self._restart(feed)
             subscription = Subscription(random_id(), connection, kind, criteria)
             self._subscriptions[subscription.id] = subscription
             return subscription.id
+
+    def _restart(self, feed: str) -> None:
+        """The feed starts from now (under the lock)."""
+        self._restarts[feed] += 1
+        if feed == BLOCKS:
+            head = self.methods.chain.head()
+            self._reported = OrderedDict([(head.number, head.hash)])
+        else:
+            self._pending_cursor = self.methods.gateway.pending_since(None)[1]
 
     def unsubscribe(self, connection: Hashable, subscription_id: Any) -> bool:
         """Only the connection that subscribed can end it."""
@@ -95,6 +101,11 @@ class SubscriptionHub:
                 return False
             del self._subscriptions[subscription_id]
             return True
+
+    def wants(self, connection: Hashable, subscription_id: str) -> bool:
+        """Whether the subscription still exists (a poll may outlive an unsubscribe)."""
+        subscription = self._subscriptions.get(subscription_id)
+        return subscription is not None and subscription.connection == connection
 
     def drop(self, connection: Hashable) -> None:
         """A connection closed (or was dropped): its subscriptions end with it."""
@@ -107,37 +118,50 @@ class SubscriptionHub:
         """The notifications of what happened since the last poll, in order."""
         with self._lock:
             subscriptions = list(self._subscriptions.values())
+            restarts = dict(self._restarts)
+            reported, cursor = OrderedDict(self._reported), self._pending_cursor
         if not subscriptions:
             return []
         notes: list[Notification] = []
-        if any(s.kind == PENDING for s in subscriptions):
-            hashes, self._pending_cursor = self.methods.gateway.pending_since(self._pending_cursor)
+        pending = [s for s in subscriptions if s.kind == PENDING]
+        if pending:
+            hashes, cursor = self.methods.gateway.pending_since(cursor)
             for tx_hash in hashes:
-                notes += [(s.connection, s.id, self._pending(tx_hash) if s.criteria else data(tx_hash))
-                          for s in subscriptions if s.kind == PENDING]
-        if any(s.kind in (NEW_HEADS, LOGS) for s in subscriptions):
-            for number in self._new_blocks():
+                whole = None
+                for s in pending:
+                    if s.criteria and whole is None:
+                        whole = self._pending(tx_hash)
+                    notes.append((s.connection, s.id, whole if s.criteria else data(tx_hash)))
+        if any(_FEED[s.kind] == BLOCKS for s in subscriptions):
+            for number in self._new_blocks(reported):
                 notes += self._block_notes(number, subscriptions)
+        with self._lock:  # commit what this poll reported, unless a feed restarted meanwhile
+            if restarts[PENDING] == self._restarts[PENDING] and pending:
+                self._pending_cursor = cursor
+            if restarts[BLOCKS] == self._restarts[BLOCKS]:
+                self._reported = reported
         return notes
 
-    def _new_blocks(self) -> range:
-        """The blocks to report: those after the last one reported, or, if the head moved
-        to another fork, those after where the forks meet."""
+    def _new_blocks(self, reported: OrderedDict) -> range:
+        """The blocks to report after `reported` (updated in place): those after the last
+        one reported, or, if the head moved to another fork, those after where the forks
+        meet."""
         store, head = self.methods.chain.store, self.methods.chain.head()
-        number = next(reversed(self._reported))
-        while number in self._reported and (number > head.number
-                                            or store.header(number).hash != self._reported[number]):
-            del self._reported[number]  # it left the chain: step back towards where the forks meet
+        number = max(reported, default=head.number)
+        while number in reported and (number > head.number or _hash(store, number) != reported[number]):
+            del reported[number]  # it left the chain: step back towards where the forks meet
             number -= 1
+        number = min(number, head.number)
         end = min(head.number, number + MAX_BLOCKS_PER_POLL)
         for n in range(number + 1, end + 1):
-            self._remember(n, store.header(n).hash)
+            block_hash = _hash(store, n)
+            if block_hash is None:  # the head moved back under this poll: the next one goes on
+                end = n - 1
+                break
+            _remember(reported, n, block_hash)
+        if not reported and _hash(store, number) is not None:
+            _remember(reported, number, _hash(store, number))
         return range(number + 1, end + 1)
-
-    def _remember(self, number: int, block_hash: bytes) -> None:
-        self._reported[number] = block_hash
-        while len(self._reported) > MAX_REMEMBERED:
-            self._reported.popitem(last=False)
 
     def _pending(self, tx_hash: bytes) -> Any:
         """A pending transaction in full (just its hash if a block took it meanwhile)."""
@@ -159,3 +183,34 @@ class SubscriptionHub:
                 notes += [(s.connection, s.id, entry) for s in matched]
         return notes
 
+
+
+def _parse(params: Any) -> tuple[str, Any]:
+    """(kind, criteria) of eth_subscribe's params, each checked (-32602)."""
+    if not isinstance(params, list) or not params or params[0] not in KINDS:
+        raise RpcError(INVALID_PARAMS, f"eth_subscribe: the first parameter is one of {', '.join(KINDS)}")
+    kind = params[0]
+    if kind == LOGS:
+        query = params[1] if len(params) > 1 else {}
+        if len(params) > 2 or not isinstance(query, dict) or set(query) - {"address", "topics"}:
+            raise RpcError(INVALID_PARAMS, "eth_subscribe logs: the filter is an object of address and topics")
+        return kind, log_criteria(query)
+    if kind == PENDING and len(params) > 1:
+        if len(params) > 2 or not isinstance(params[1], bool):
+            raise RpcError(INVALID_PARAMS, "eth_subscribe newPendingTransactions: takes one flag, whether to "
+                                           "send whole transactions")
+        return kind, params[1]
+    if len(params) > 1:
+        raise RpcError(INVALID_PARAMS, f"eth_subscribe {kind}: takes no filter")
+    return kind, None
+
+
+def _hash(store, number: int) -> bytes | None:
+    header = store.header(number)
+    return None if header is None else header.hash
+
+
+def _remember(reported: OrderedDict, number: int, block_hash: bytes) -> None:
+    reported[number] = block_hash
+    while len(reported) > MAX_REMEMBERED:
+        reported.popitem(last=False)

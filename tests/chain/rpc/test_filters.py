@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from chain.core.receipts import Log
 from chain.rpc.codec import RpcError
-from chain.rpc.filters import BLOCKS, FILTER_LIFETIME, MAX_PER_CLIENT, FilterRegistry
+from chain.rpc.filters import BLOCKS, FILTER_LIFETIME, MAX_PER_CLIENT, FilterRegistry, log_criteria, log_matches
 
 
 class Clock:
@@ -43,3 +44,20 @@ def test_an_id_that_is_no_filter_id_is_the_callers_error(bad):
     with pytest.raises(RpcError) as err:
         FilterRegistry().poll(bad)
     assert err.value.code == -32602
+
+
+T1, T2 = "0x" + "11" * 32, "0x" + "22" * 32
+ONE_TOPIC = Log(b"\xaa" * 20, (bytes.fromhex("11" * 32),), b"")
+
+
+@pytest.mark.parametrize("query, matches", [
+    ({"topics": [T1]}, True),
+    ({"topics": [T1, None]}, False),  # more positions than the log has topics: geth says no
+    ({"topics": [[]]}, True),  # an empty list at a position is any topic
+    ({"topics": [[T2, T1]]}, True),
+    ({"topics": [T2]}, False),
+    ({"address": []}, True),  # an empty address list is any address
+    ({"address": ["0x" + "bb" * 20]}, False),
+])
+def test_log_criteria_match_as_geths_filter_logs_does(query, matches):
+    assert log_matches(log_criteria(query), ONE_TOPIC) is matches

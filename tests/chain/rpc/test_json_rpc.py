@@ -477,3 +477,8 @@ def test_fee_history_gas_price_and_priority_fee_agree_with_the_blocks(node, w3, 
     block = w3.eth.get_block(receipt.blockNumber)
     assert history.oldestBlock == receipt.blockNumber and history.baseFeePerGas == [base, base]
     assert history.gasUsedRatio == [block.gasUsed / block.gasLimit] and history.reward == [[3, 3]]
+
+
+def test_fee_history_percentiles_must_rise_strictly_as_geth_requires(node):
+    answer = rpc(node, "eth_feeHistory", "0x1", "latest", [50, 50])
+    assert answer["error"]["code"] == -32602 and "strictly rising" in answer["error"]["message"]

@@ -145,3 +145,39 @@ def test_a_subscriber_that_stops_reading_is_dropped_and_the_others_are_served_on
         assert closed.value.rcvd.code == 1008 and "too slow" in closed.value.rcvd.reason
 
     asyncio.run(scenario())
+
+
+def test_a_client_that_sends_without_reading_holds_nothing_and_the_node_still_stops_at_once(tmp_path, dev):
+    datadir = str(tmp_path / "db")
+    Blockchain.initialize(datadir, parse_spec(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))).close()
+    node = Node(NodeConfig(datadir=datadir, rpc_port=0, rpc=RpcLimits(websocket_outbox=16)))
+    node.start()
+    batch = json.dumps([{"jsonrpc": "2.0", "id": i, "method": "web3_clientVersion"} for i in range(1000)])
+
+    async def flood():
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", node.rpc.port))
+        ws = await websockets.connect(url(node), sock=sock, max_queue=None)
+        ws.transport.pause_reading()
+        for _ in range(200):  # about 14 MB of answers that nobody reads
+            await ws.send(batch)
+        return ws
+
+    try:
+        ws = asyncio.run(flood())
+        assert Web3(Web3.HTTPProvider(f"http://127.0.0.1:{node.rpc.port}/")).eth.chain_id == CHAIN_ID
+    finally:
+        started = time.monotonic()
+        node.stop()
+    assert time.monotonic() - started < 8 and not node.rpc._thread.is_alive()
+    del ws
+
+
+def test_a_malformed_websocket_handshake_gets_400_not_an_internal_error(node):
+    request = ("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", node.rpc.port), timeout=10) as sock:
+        sock.sendall(request)
+        status = sock.recv(4096).split(b"\r\n", 1)[0]
+    assert status.startswith(b"HTTP/1.1 400"), status
