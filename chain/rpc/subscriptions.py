@@ -29,7 +29,8 @@ KINDS = (NEW_HEADS, LOGS, PENDING)
 BLOCKS = "blocks"  # the feed of newHeads and logs (PENDING names the other)
 _FEED = {NEW_HEADS: BLOCKS, LOGS: BLOCKS, PENDING: PENDING}
 MAX_PER_CONNECTION = 128
-MAX_SUBSCRIPTIONS = 4096  # on the node: a logs filter may hold a few thousand addresses and topics
+MAX_SUBSCRIPTIONS = 4096  # on the node
+MAX_CRITERIA_PER_CONNECTION = 10_000  # addresses and topics of a connection's logs filters together
 MAX_BLOCKS_PER_POLL = 256  # a node catching up reports the rest at the next poll
 MAX_REMEMBERED = 64  # reported blocks whose hashes are kept, to find where a new fork meets them
 
@@ -77,10 +78,14 @@ class SubscriptionHub:
                                                f"eth_unsubscribe some")
             if len(self._subscriptions) >= MAX_SUBSCRIPTIONS:
                 raise RpcError(LIMIT_EXCEEDED, f"this node holds {MAX_SUBSCRIPTIONS} subscriptions: try again later")
+            subscription = Subscription(random_id(), connection, kind, criteria)
+            held = sum(_size(s) for s in self._subscriptions.values() if s.connection == connection)
+            if held + _size(subscription) > MAX_CRITERIA_PER_CONNECTION:
+                raise RpcError(LIMIT_EXCEEDED, f"a connection's logs filters hold at most "
+                                               f"{MAX_CRITERIA_PER_CONNECTION} addresses and topics together")
             feed = _FEED[kind]
             if not any(_FEED[s.kind] == feed for s in self._subscriptions.values()):
                 self._restart(feed)
-            subscription = Subscription(random_id(), connection, kind, criteria)
             self._subscriptions[subscription.id] = subscription
             return subscription.id
 
@@ -203,6 +208,14 @@ def _parse(params: Any) -> tuple[str, Any]:
     if len(params) > 1:
         raise RpcError(INVALID_PARAMS, f"eth_subscribe {kind}: takes no filter")
     return kind, None
+
+
+def _size(subscription: Subscription) -> int:
+    """How many addresses and topics a logs subscription's criteria hold."""
+    if subscription.kind != LOGS:
+        return 0
+    addresses, wanted = subscription.criteria
+    return len(addresses or ()) + sum(len(w or ()) for w in wanted)
 
 
 def _hash(store, number: int) -> bytes | None:

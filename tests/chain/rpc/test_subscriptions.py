@@ -67,3 +67,16 @@ def test_a_feed_starts_afresh_for_its_first_subscriber_and_ends_with_its_last(ch
     build(chain, 1, timestamp=30)
     assert [(who, sid) for who, sid, _ in hub.poll()] == [("b", later)]
     assert hub.unsubscribe("a", later) is False and hub.wants("b", later)
+
+
+def test_a_connection_holds_a_bounded_number_of_filter_addresses_and_topics(chain):
+    from chain.rpc.codec import RpcError
+    from chain.rpc.subscriptions import MAX_CRITERIA_PER_CONNECTION
+
+    hub = SubscriptionHub(SimpleNamespace(chain=chain))
+    many = {"address": ["0x%040x" % i for i in range(1, 1001)]}
+    for _ in range(MAX_CRITERIA_PER_CONNECTION // 1000):
+        hub.subscribe("greedy", ["logs", many])
+    with pytest.raises(RpcError, match="at most"):
+        hub.subscribe("greedy", ["logs", many])
+    hub.subscribe("other", ["logs", many])  # another connection is not held back
