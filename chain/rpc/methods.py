@@ -503,13 +503,20 @@ class RpcMethods:
         header = self.chain.store.header(location.block_number)
         return render_transaction(decode_transaction(location.raw), header, location.index, base_fee)
 
-    def get_transaction_receipt(self, p):
+    def _mined(self, p):
+        """(hash, where, receipt, block header) of the transaction the first param names,
+        or None while it is not in a block."""
         tx_hash = parse_data(p.get(0, "hash"), "hash", 32)
         location = self.chain.store.transaction(tx_hash)
         if location is None:
             return None
-        receipt = self.chain.store.receipt(tx_hash)
-        header = self.chain.store.header(location.block_number)
+        return tx_hash, location, self.chain.store.receipt(tx_hash), self.chain.store.header(location.block_number)
+
+    def get_transaction_receipt(self, p):
+        mined = self._mined(p)
+        if mined is None:
+            return None
+        _, location, receipt, header = mined
         first_log_index = self._first_log_index(location.block_number, location.index)
         return render_receipt(decode_transaction(location.raw), receipt, header, location.index, first_log_index,
                               self.chain.params.base_fee_per_gas)
@@ -518,12 +525,10 @@ class RpcMethods:
         """ewasm_getTransactionResult: what this chain says of a transaction beyond its
         receipt: why it failed (null if it did not), and the ids of the cross-shard
         receipts it sent (ewasm_getCrossShardReceipt has them in full)."""
-        tx_hash = parse_data(p.get(0, "hash"), "hash", 32)
-        location = self.chain.store.transaction(tx_hash)
-        if location is None:
+        mined = self._mined(p)
+        if mined is None:
             return None
-        receipt = self.chain.store.receipt(tx_hash)
-        header = self.chain.store.header(location.block_number)
+        tx_hash, _, receipt, header = mined
         sent = [data(receipt_id(header.shard_id, header.number, index))
                 for index, (origin, _) in enumerate(self.chain.store.outgoing(header.number)) if origin == tx_hash]
         return {"transactionHash": data(tx_hash), "blockNumber": quantity(header.number),

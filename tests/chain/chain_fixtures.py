@@ -60,6 +60,21 @@ def with_spinner(spec: dict) -> dict:
     return spec
 
 
+def dev_node(datadir: str, funded: str, *, spinner: bool = False, **config):
+    """A started in-process node (RPC on a free port) on a new dev chain that funds the
+    0x address `funded`, with the spinner in genesis if asked; `config`: NodeConfig's."""
+    from chain.core.spec import dev_spec, parse_spec
+    from chain.ledger.blockchain import Blockchain
+    from chain.node.config import NodeConfig
+    from chain.node.node import Node
+
+    spec = dev_spec(bytes.fromhex(funded[2:]), chain_id=CHAIN_ID)
+    Blockchain.initialize(datadir, parse_spec(with_spinner(spec) if spinner else spec)).close()
+    node = Node(NodeConfig(datadir=datadir, rpc_port=0, **config))
+    node.start()
+    return node
+
+
 def forward_data(target: bytes, data: bytes = b"") -> bytes:
     """Calldata that makes a forwarder call `target` with `data`."""
     return target + data

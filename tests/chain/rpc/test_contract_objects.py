@@ -10,13 +10,9 @@ from eth_account import Account
 from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 
-from chain.core.spec import dev_spec, parse_spec
-from chain.ledger.blockchain import Blockchain
-from chain.node.config import NodeConfig
-from chain.node.node import Node
 from contracts.build import EXAMPLES_DIR
 
-from chain_fixtures import CHAIN_ID
+from chain_fixtures import dev_node
 
 
 def abi(name: str) -> list:
@@ -26,10 +22,7 @@ def abi(name: str) -> list:
 @pytest.fixture(scope="module")
 def w3(tmp_path_factory):
     dev = Account.create()
-    datadir = str(tmp_path_factory.mktemp("objects") / "db")
-    Blockchain.initialize(datadir, parse_spec(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))).close()
-    node = Node(NodeConfig(datadir=datadir, rpc_port=0))
-    node.start()
+    node = dev_node(str(tmp_path_factory.mktemp("objects") / "db"), dev.address)
     w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{node.rpc.port}/", request_kwargs={"timeout": 30}))
     w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(dev), layer=0)
     w3.eth.default_account = dev.address

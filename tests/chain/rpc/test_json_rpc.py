@@ -19,7 +19,8 @@ from chain.node.node import Node
 from chain.state.proofs import verify_account_proof
 from contracts.token import balance_slot
 
-from chain_fixtures import CHAIN_ID, ERC20_ABI, SPIN, SPINNER, TOKEN_DEPLOYER, with_spinner
+from chain_fixtures import CHAIN_ID, ERC20_ABI, SPIN, SPINNER, TOKEN_DEPLOYER, dev_node, with_spinner
+
 
 @pytest.fixture(scope="module")
 def dev():
@@ -28,11 +29,7 @@ def dev():
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, dev):
-    datadir = str(tmp_path_factory.mktemp("rpc") / "db")
-    spec = with_spinner(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))
-    Blockchain.initialize(datadir, parse_spec(spec)).close()
-    node = Node(NodeConfig(datadir=datadir, rpc_port=0))
-    node.start()
+    node = dev_node(str(tmp_path_factory.mktemp("rpc") / "db"), dev.address, spinner=True)
     yield node
     node.stop()
 

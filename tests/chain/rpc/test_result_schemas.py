@@ -26,13 +26,9 @@ from eth_utils import to_checksum_address
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from chain.core.spec import dev_spec, parse_spec
-from chain.ledger.blockchain import Blockchain
-from chain.node.config import NodeConfig
-from chain.node.node import Node
 from contracts.token import balance_of_data, balance_slot, transfer_data
 
-from chain_fixtures import CHAIN_ID, TOKEN_DEPLOYER, with_spinner
+from chain_fixtures import TOKEN_DEPLOYER, dev_node
 
 SCHEMA_DIR = Path(__file__).parent / "execution_apis"
 SCHEMA_BASE = "https://ewasm.invalid/execution-apis/"
@@ -165,11 +161,7 @@ def dev():
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, dev):
-    datadir = str(tmp_path_factory.mktemp("schemas") / "db")
-    spec = with_spinner(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))
-    Blockchain.initialize(datadir, parse_spec(spec)).close()
-    node = Node(NodeConfig(datadir=datadir, rpc_port=0))
-    node.start()
+    node = dev_node(str(tmp_path_factory.mktemp("schemas") / "db"), dev.address, spinner=True)
     yield node
     node.stop()
 

@@ -14,13 +14,9 @@ import websockets
 from eth_account import Account
 from web3 import AsyncWeb3, Web3, WebSocketProvider
 
-from chain.core.spec import dev_spec, parse_spec
-from chain.ledger.blockchain import Blockchain
-from chain.node.config import NodeConfig
-from chain.node.node import Node
 from chain.rpc.server import RpcLimits
 
-from chain_fixtures import CHAIN_ID, ERC20_ABI, TOKEN_DEPLOYER
+from chain_fixtures import CHAIN_ID, ERC20_ABI, TOKEN_DEPLOYER, dev_node
 
 TRANSFER_TOPIC = "0x" + Web3.keccak(text="Transfer(address,address,uint256)").hex().removeprefix("0x")
 @pytest.fixture(scope="module")
@@ -30,10 +26,7 @@ def dev():
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory, dev):
-    datadir = str(tmp_path_factory.mktemp("ws") / "db")
-    Blockchain.initialize(datadir, parse_spec(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))).close()
-    node = Node(NodeConfig(datadir=datadir, rpc_port=0, rpc=RpcLimits(websocket_outbox=16)))
-    node.start()
+    node = dev_node(str(tmp_path_factory.mktemp("ws") / "db"), dev.address, rpc=RpcLimits(websocket_outbox=16))
     yield node
     node.stop()
 
@@ -148,10 +141,7 @@ def test_a_subscriber_that_stops_reading_is_dropped_and_the_others_are_served_on
 
 
 def test_a_client_that_sends_without_reading_holds_nothing_and_the_node_still_stops_at_once(tmp_path, dev):
-    datadir = str(tmp_path / "db")
-    Blockchain.initialize(datadir, parse_spec(dev_spec(bytes.fromhex(dev.address[2:]), chain_id=CHAIN_ID))).close()
-    node = Node(NodeConfig(datadir=datadir, rpc_port=0, rpc=RpcLimits(websocket_outbox=16)))
-    node.start()
+    node = dev_node(str(tmp_path / "db"), dev.address, rpc=RpcLimits(websocket_outbox=16))
     batch = json.dumps([{"jsonrpc": "2.0", "id": i, "method": "web3_clientVersion"} for i in range(1000)])
 
     async def flood():
