@@ -111,6 +111,14 @@ def test_the_counter_without_a_constructor_is_deployed_by_the_generic_wrapper():
 
 # --- the same behaviour as the twins, on the metered VM --------------------------------------
 
+@pytest.fixture(scope="module", autouse=True)
+def vm_runtime():
+    """The VM made before the first test: it raises the recursion limit when it is made,
+    which hypothesis would otherwise see change during a test."""
+    import ewasm_runtime
+    return ewasm_runtime.default_runtime()
+
+
 def deployed(deploy_code: bytes) -> tuple[World, bytes]:
     """A metered world with `deploy_code` run by SENDER; the new contract's address."""
     world = World(metering=True)
@@ -212,7 +220,7 @@ token_calls = st.one_of(
               st.one_of(st.integers(0, 2000), st.just(TOKEN_SUPPLY), st.integers(0, 2**256 - 1))),
     st.tuples(st.just("balanceOf"), st.sampled_from(ACCOUNTS), st.sampled_from(ACCOUNTS), st.just(0)),
     st.tuples(st.just("totalSupply"), st.sampled_from(ACCOUNTS), st.just(SENDER), st.just(0)),
-    st.tuples(st.just("garbage"), st.sampled_from(ACCOUNTS), st.just(SENDER), st.integers(0, 2**40)),
+    st.tuples(st.just("garbage"), st.sampled_from(ACCOUNTS), st.just(SENDER), st.integers(0, 2**40 - 1)),
 )
 
 
