@@ -51,6 +51,10 @@ class WebSocketSession:
         self.closed = False
         self._writer: asyncio.Task | None = None
         self._closing: asyncio.Task | None = None
+        # Subscriptions made by the frame being answered, and their notifications held
+        # until that answer (with their ids) is queued, as geth orders them.
+        self._fresh: set[str] = set()
+        self._held: list[tuple[str, Any]] = []
 
     async def serve(self, answer: Answer) -> None:
         """Answer the connection's frames until it closes; its subscriptions end with it."""
@@ -66,6 +70,7 @@ class WebSocketSession:
                     response = error_response(None, err)
                 if response is not None:
                     await self._reply(encode(response))
+                self._release_held()
                 if self.dropped or self._writer.done():
                     break
         finally:
@@ -78,7 +83,9 @@ class WebSocketSession:
 
     # -- connection-bound methods -----------------------------------------------------
     def _subscribe(self, params: Any) -> str:
-        return self.hub.subscribe(self, params)
+        subscription_id = self.hub.subscribe(self, params)
+        self._fresh.add(subscription_id)
+        return subscription_id
 
     def _unsubscribe(self, params: Any) -> bool:
         if not isinstance(params, list) or len(params) != 1:
@@ -99,11 +106,20 @@ class WebSocketSession:
         outbox is full is dropped."""
         if self._gone() or not self.hub.wants(self, subscription_id):
             return
+        if subscription_id in self._fresh:  # its id is not out yet
+            self._held.append((subscription_id, result))
+            return
         if self._full():
             self._drop()
             return
         self._queue(encode({"jsonrpc": "2.0", "method": "eth_subscription",
                             "params": {"subscription": subscription_id, "result": result}}))
+
+    def _release_held(self) -> None:
+        """The answer that made the fresh subscriptions is queued: their notifications follow."""
+        held, self._held, self._fresh = self._held, [], set()
+        for subscription_id, result in held:
+            self.notify(subscription_id, result)
 
     def _full(self) -> bool:
         return self.outbox.full() or self.unread_bytes > MAX_UNREAD_BYTES

@@ -171,3 +171,25 @@ def test_a_malformed_websocket_handshake_gets_400_not_an_internal_error(node):
         sock.sendall(request)
         status = sock.recv(4096).split(b"\r\n", 1)[0]
     assert status.startswith(b"HTTP/1.1 400"), status
+
+
+def test_no_notification_comes_before_the_answer_that_gives_its_subscription_id(node, w3, dev):
+    slow = [{"jsonrpc": "2.0", "id": i, "method": "eth_getBlockByNumber", "params": ["latest", True]}
+            for i in range(1, 400)]
+
+    async def scenario():
+        async with websockets.connect(url(node), max_size=None) as ws:
+            await ws.send(json.dumps([{"jsonrpc": "2.0", "id": 0, "method": "eth_subscribe",
+                                       "params": ["newPendingTransactions"]}, *slow]))
+            sent = [await asyncio.to_thread(send, w3, dev) for _ in range(3)]  # while the batch is answered
+            first = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert isinstance(first, list) and first[0]["id"] == 0, first  # the batch's answer comes first
+            subscription = first[0]["result"]
+            seen = []
+            while len(seen) < 3:
+                note = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert note["params"]["subscription"] == subscription
+                seen.append(note["params"]["result"])
+            assert seen == ["0x" + bytes(h).hex() for h in sent]
+
+    asyncio.run(scenario())
