@@ -24,7 +24,7 @@ def ewasm(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory):
     dev = Account.create()
-    process, port = start_devnet(tmp_path_factory.mktemp("deploy") / "db", bytes(dev.key).hex())
+    process, _, port = start_devnet(tmp_path_factory.mktemp("deploy") / "db", "--dev-key", bytes(dev.key).hex())
     yield f"http://127.0.0.1:{port}/", "0x" + bytes(dev.key).hex(), dev.address
     stop(process)
 

@@ -11,10 +11,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_devnet(datadir: Path, key: str, chain_id: int = 1337) -> tuple[subprocess.Popen, int]:
-    """The devnet process, funding `key` (hex), and the port its JSON-RPC listens on."""
+def start_devnet(datadir: Path, *options: str) -> tuple[subprocess.Popen, str, int]:
+    """A real `ewasm devnet` process with `options` (say --dev-key HEX): (process, its
+    banner, the port its JSON-RPC listens on)."""
     process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
-                                str(datadir), "--quiet", "--dev-key", key, "--chain-id", str(chain_id)], cwd=REPO,
+                                str(datadir), "--quiet", *options], cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = ""
     for line in process.stdout:
@@ -25,7 +26,7 @@ def start_devnet(datadir: Path, key: str, chain_id: int = 1337) -> tuple[subproc
     if match is None:
         stop(process)
         raise AssertionError(f"the devnet did not start:\n{output}")
-    return process, int(match.group(1))
+    return process, output, int(match.group(1))
 
 
 def stop(process: subprocess.Popen) -> None:

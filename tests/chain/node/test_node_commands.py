@@ -24,26 +24,10 @@ from chain.node.node import Node
 from chain.tx.codec import decode_transaction
 from chain.tx.signing import sign_scoped_transaction
 from ewasm_cli.main import main
+from tests.clients.devnet import start_devnet
 
 from chain_fixtures import CHAIN_ID, REPO
 from local_network import free_port_block, rpc, wait_for
-
-
-def start_devnet(datadir, *options: str) -> tuple[subprocess.Popen, str, int]:
-    """A real `ewasm devnet` process on a free port: (process, banner output, RPC port)."""
-    process = subprocess.Popen([sys.executable, "-m", "ewasm_cli", "devnet", "--rpc-port", "0", "--datadir",
-                                str(datadir), "--quiet", *options], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = ""
-    for line in process.stdout:
-        output += line
-        if "JSON-RPC on" in line:
-            break
-    match = re.search(r":(\d+)/", output)
-    if match is None:
-        process.kill()
-        raise AssertionError(f"the devnet did not start:\n{output}")
-    return process, output, int(match.group(1))
 
 
 def test_node_init_writes_genesis_and_refuses_a_different_spec(tmp_path, capsys):

@@ -32,7 +32,7 @@ def summary(tmp_path_factory):
     node = node_executable()
     work = tmp_path_factory.mktemp("ethers")
     dev = Account.create()
-    process, port = start_devnet(work / "devnet", bytes(dev.key).hex())
+    process, _, port = start_devnet(work / "devnet", "--dev-key", bytes(dev.key).hex(), "--chain-id", str(CHAIN_ID))
     try:
         config = work / "config.json"
         config.write_text(json.dumps({
