@@ -68,6 +68,18 @@ string_at = ctypes._string_at  # the C function itself, not the Python wrapper a
 memmove = ctypes.memmove
 
 
+def function_address(name: str) -> int:
+    """The address of one function of wasmtime's C library (for the native EEI)."""
+    return ctypes.cast(getattr(_dll, name), c_void_p).value
+
+
+def layout() -> dict[str, int]:
+    """The sizes and offsets the native EEI lays out by hand, as this wasmtime has them."""
+    return {"instance": ctypes.sizeof(ffi.wasmtime_instance_t), "extern": EXTERN_SIZE, "val": VAL_SIZE,
+            "extern_payload": EXTERN_PAYLOAD, "val_payload": VAL_PAYLOAD,
+            "val_raw": ctypes.sizeof(ffi.wasmtime_val_raw_t)}
+
+
 def address(obj) -> int:
     """The integer address of a ctypes object or pointer (0 for NULL)."""
     return ctypes.cast(obj, c_void_p).value or 0

@@ -498,19 +498,28 @@ _keepalive: list = []  # callbacks and types must outlive the linker
 HostTable = dict[str, tuple[tuple[str, ...], tuple[str, ...], Callable]]
 
 
-def build_linker(engine: wasmtime.Engine, modules: dict[str, HostTable] | None = None) -> wasmtime.Linker:
-    """A linker with each module's host functions (by default the 33 of `ethereum`)."""
+def build_linker(engine: wasmtime.Engine, modules: dict[str, HostTable] | None = None,
+                 host_function: Callable[[str, str, Callable], tuple[int, int]] | None = None) -> wasmtime.Linker:
+    """A linker with each module's host functions (by default the 33 of `ethereum`).
+
+    `host_function(module, name, impl)` gives the (callback, env) addresses of another
+    implementation (native.host_function); without it each impl is wrapped here."""
     linker = wasmtime.Linker(engine)
     for module, table in (modules or {"ethereum": EEI}).items():
         encoded_module = module.encode()
         for name, (params, results, impl) in table.items():
             ty = wasmtime.FuncType([_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results])
-            cb = _callback(impl)
+            if host_function is None:
+                cb = _callback(impl)
+                callback, env = ctypes.cast(cb, ctypes.c_void_p).value, None
+            else:
+                cb = None
+                callback, env = host_function(module, name, impl)
             _keepalive.append((cb, ty))
             encoded = name.encode()
             err = capi.linker_define_func_unchecked(
                 capi.address(linker.ptr()), encoded_module, len(encoded_module), encoded, len(encoded),
-                capi.address(ty.ptr()), ctypes.cast(cb, ctypes.c_void_p).value, None, None,
+                capi.address(ty.ptr()), callback, env, None,
             )
             if err:
                 raise RuntimeError(f"cannot define {module}.{name}: {capi.error_text(err)}")

@@ -4,6 +4,10 @@ Frames are pooled per call depth (and per thread): a frame object owns a small c
 buffer that wasmtime writes the instance, export handles and trap pointers into, so
 the hot path allocates nothing. `current.frame` is the frame whose wasm is running on
 this thread; host functions find their frame there.
+
+This is the reference frame, served by eei.py. The native one (`_native.Frame`) has the
+same attributes and methods (`start`, `run`, `failure`, `gas_global`, `stack_height`),
+and the interpreter drives both alike.
 """
 
 from __future__ import annotations
@@ -12,8 +16,14 @@ import ctypes
 import threading
 
 from ewasm_runtime import capi
+from ewasm_runtime.message import Status
 
 current = threading.local()
+
+# What `Frame.run` reports. RUN_DONE: `halt` says how the frame ended (a host function
+# ended it, or main returned: SUCCESS). The others leave wasmtime's error or trap in
+# `failure()` for the interpreter to classify.
+RUN_DONE, RUN_ERROR, RUN_TRAP, RUN_INSTANTIATE = range(4)
 
 # Offsets into a frame's buffer.
 _INST = 0  # wasmtime_instance_t (16 bytes)
@@ -44,6 +54,7 @@ class Frame:
         "return_data", "halt", "output", "reason", "error",
         # raw buffer and views into it
         "_buf", "buf_addr", "trap_ptr", "val_i64", "val_addr", "val2_i32", "val2_addr", "stack_addr",
+        "stack_index", "_failure",
     )
 
     def __init__(self, depth: int):
@@ -79,6 +90,67 @@ class Frame:
         self.reason = ""
         self.error = None
         self.compiled = None
+        self.stack_index = -1
+        self._failure = (0, 0)
+
+    def run(self, pre: int, memory_index: int, main_index: int, gas_index: int, stack_index: int,
+            stack_start: int) -> int:
+        """Instantiate through the InstancePre `pre` and call main; returns a RUN_ kind.
+
+        gas_index -1: not metered (gas stays in `self.gas`). stack_start: the caller's
+        stack height, which a metered callee starts from."""
+        ctx = self.ctx
+        b = self.buf_addr
+        self.trap_ptr.value = None
+        err = capi.instantiate(pre, ctx, b + _INST, b + _TRAP)
+        if err or self.trap_ptr.value:
+            self._failure = (err or 0, self.trap_ptr.value or 0)
+            return RUN_INSTANTIATE
+        name_ptr, name_len = b + _NAME_PTR, b + _NAME_LEN
+        _export_nth(ctx, b + _INST, memory_index, name_ptr, name_len, b + _EXT_MEMORY)
+        _export_nth(ctx, b + _INST, main_index, name_ptr, name_len, b + _EXT_MAIN)
+        mem = self.mem_addr
+        self.base = _memory_data(ctx, mem)
+        self.mem_size = _memory_data_size(ctx, mem)
+        self.stack_index = stack_index
+        if gas_index >= 0:
+            _export_nth(ctx, b + _INST, gas_index, name_ptr, name_len, b + _EXT_GAS)
+            self.gas_addr = b + _EXT_GAS + _EXTERN_PAYLOAD
+            self.write_global_i64(self.gas_addr, self.gas)
+            if stack_start and stack_index >= 0:
+                self.stack_height()  # resolves stack_addr
+                self.write_global_i32(self.stack_addr, stack_start)
+        parent = getattr(current, "frame", None)
+        current.frame = self
+        try:
+            err = capi.func_call_unchecked(ctx, b + _EXT_MAIN + _EXTERN_PAYLOAD, b + _ARGS, 1, b + _TRAP)
+        finally:
+            current.frame = parent
+        trap = self.trap_ptr.value
+        self.trap_ptr.value = None
+        if self.halt is not None:  # a host function ended the frame
+            if err:
+                capi.error_delete(err)
+            if trap:
+                capi.trap_delete(trap)
+            return RUN_DONE
+        if err or trap:
+            self._failure = (err or 0, trap or 0)
+            return RUN_ERROR if err else RUN_TRAP
+        self.halt = Status.SUCCESS
+        if self.gas_addr:
+            self.gas = self.read_global_i64(self.gas_addr)
+        return RUN_DONE
+
+    def failure(self) -> tuple[int, int]:
+        """The (wasmtime_error_t, wasm_trap_t) addresses of the last failed run; the
+        caller frees them."""
+        failure, self._failure = self._failure, (0, 0)
+        return failure
+
+    def gas_global(self) -> int:
+        """The gas as the running metered instance sees it (its gas_left global)."""
+        return self.read_global_i64(self.gas_addr) if self.gas_addr else self.gas
 
     # -- raw handles inside the buffer
     @property
@@ -116,39 +188,40 @@ class Frame:
     def stack_height(self) -> int:
         """The metered instance's current `stack_height` (0 when it has none)."""
         if not self.stack_addr:
-            if self.compiled is None or self.compiled.stack_index is None:
+            if self.stack_index < 0 or not self.base:
                 return 0
-            self.stack_addr = self.export_into(self.compiled.stack_index, _EXT_STACK)
+            self.stack_addr = self.export_into(self.stack_index, _EXT_STACK)
         return self.read_global_i32(self.stack_addr)
 
 
 class FramePool:
-    """One reusable Frame per call depth."""
+    """One reusable frame (of one frame type) per call depth."""
 
-    __slots__ = ("frames",)
+    __slots__ = ("frames", "frame_type")
 
-    def __init__(self) -> None:
-        self.frames: list[Frame] = []
+    def __init__(self, frame_type: type = Frame) -> None:
+        self.frames: list = []
+        self.frame_type = frame_type
 
-    def get(self, depth: int) -> Frame:
+    def get(self, depth: int):
         frames = self.frames
         while len(frames) <= depth:
-            frames.append(Frame(len(frames)))
+            frames.append(self.frame_type(len(frames)))
         return frames[depth]
 
 
-def thread_pool() -> FramePool:
-    pool = getattr(current, "pool", None)
+def thread_pool(frame_type: type = Frame) -> FramePool:
+    """This thread's pool of frames of `frame_type`."""
+    pools = getattr(current, "pools", None)
+    if pools is None:
+        pools = current.pools = {}
+    pool = pools.get(frame_type)
     if pool is None:
-        pool = current.pool = FramePool()
+        pool = pools[frame_type] = FramePool(frame_type)
     return pool
 
 
-EXT_MAIN = _EXT_MAIN
-EXT_MEMORY = _EXT_MEMORY
-EXT_GAS = _EXT_GAS
-ARGS = _ARGS
-TRAP = _TRAP
-INST = _INST
-NAME_PTR = _NAME_PTR
-NAME_LEN = _NAME_LEN
+_export_nth = capi.instance_export_nth
+_memory_data = capi.memory_data
+_memory_data_size = capi.memory_data_size
+_EXTERN_PAYLOAD = capi.EXTERN_PAYLOAD

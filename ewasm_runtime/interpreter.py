@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from ewasm_runtime import capi, engine as eng, gas as G
 from ewasm_runtime.cache import CompiledCode, InvalidCode
-from ewasm_runtime.frame import (
-    ARGS, EXT_GAS, EXT_MAIN, EXT_MEMORY, INST, NAME_LEN, NAME_PTR, TRAP, Frame, current, thread_pool,
-)
+from ewasm_runtime.frame import RUN_DONE, RUN_ERROR, RUN_INSTANTIATE, Frame, thread_pool
 from ewasm_runtime.journal import JournaledState
 from ewasm_runtime.message import Environment, IncomingReceipt, Status
 from ewasm_runtime.scope import ScopeViolation, in_scope
@@ -27,11 +25,6 @@ SUCCESS, REVERT, OUT_OF_GAS, OUT_OF_RANGE, STACK_LIMIT, TRAP_, INVALID_CODE = (
 # Instances live until the transaction's store is dropped; this bounds them (and their
 # memories) per transaction. Reaching it fails the call that needed one more instance.
 MAX_INSTANCES_PER_TX = eng.MAX_INSTANCES_PER_TX
-
-_export_nth = capi.instance_export_nth
-_memory_data = capi.memory_data
-_memory_data_size = capi.memory_data_size
-_EXTERN_PAYLOAD = capi.EXTERN_PAYLOAD
 
 
 @dataclass(slots=True)
@@ -47,7 +40,7 @@ class TxContext:
     """What all frames of one transaction share: journal, block, store, runtime."""
 
     __slots__ = ("runtime", "journal", "env", "origin", "gas_price", "scope", "incoming", "store", "ctx", "pool",
-                 "metering")
+                 "metering", "native_precompiles")
 
     def __init__(self, runtime, journal: JournaledState, env: Environment, origin: bytes,
                  gas_price: int, scope, incoming: IncomingReceipt | None = None):
@@ -59,7 +52,8 @@ class TxContext:
         self.gas_price = gas_price
         self.scope = scope
         self.metering = runtime.metering
-        self.pool = thread_pool()
+        self.pool = thread_pool(runtime.frame_type)
+        self.native_precompiles = runtime.native_precompiles
         self.store = capi.store_new(runtime.engine_address, None, None)
         self.ctx = capi.store_context(self.store)
         capi.store_limiter(self.store, -1, -1, MAX_INSTANCES_PER_TX, -1, MAX_INSTANCES_PER_TX)
@@ -151,7 +145,7 @@ def _finish(journal: JournaledState, snap, frame: Frame) -> FrameResult:
     return FrameResult(status, 0, reason=frame.reason)
 
 
-def run_frame(tx: TxContext, frame: Frame, compiled: CompiledCode, stack_start: int) -> None:
+def run_frame(tx: TxContext, frame, compiled: CompiledCode, stack_start: int) -> None:
     """Instantiate `compiled` in the transaction's store and run its `main`.
 
     Sets frame.halt (the status), frame.gas (gas left) and frame.output.
@@ -169,59 +163,31 @@ def run_frame(tx: TxContext, frame: Frame, compiled: CompiledCode, stack_start: 
         frame.gas -= page_gas
     else:
         metered = False
-    ctx = tx.ctx
-    b = frame.buf_addr
-    frame.trap_ptr.value = None
-    err = capi.instantiate(compiled.pre_address, ctx, b + INST, b + TRAP)
-    if err or frame.trap_ptr.value:
-        frame.halt = TRAP_
-        frame.reason = "instantiation failed: " + (capi.error_text(err) if err else _take_trap(frame))
-        return
-    # Export lookups inlined (not Frame.export_into): this runs once per frame.
-    name_ptr, name_len = b + NAME_PTR, b + NAME_LEN
-    _export_nth(ctx, b + INST, compiled.memory_index, name_ptr, name_len, b + EXT_MEMORY)
-    _export_nth(ctx, b + INST, compiled.main_index, name_ptr, name_len, b + EXT_MAIN)
-    main = b + EXT_MAIN + _EXTERN_PAYLOAD
-    mem = frame.mem_addr
-    frame.base = _memory_data(ctx, mem)
-    frame.mem_size = _memory_data_size(ctx, mem)
-    if metered:
-        _export_nth(ctx, b + INST, compiled.gas_index, name_ptr, name_len, b + EXT_GAS)
-        frame.gas_addr = b + EXT_GAS + _EXTERN_PAYLOAD
-        frame.write_global_i64(frame.gas_addr, frame.gas)
-        if stack_start:
-            frame.stack_height()  # resolves frame.stack_addr
-            frame.write_global_i32(frame.stack_addr, stack_start)
-    parent = getattr(current, "frame", None)
-    current.frame = frame
-    try:
-        err = capi.func_call_unchecked(ctx, main, b + ARGS, 1, b + TRAP)
-    finally:
-        current.frame = parent
-    trap = frame.trap_ptr.value
-    if frame.halt is not None:  # a host function ended the frame
-        if err:
-            capi.error_delete(err)
-        if trap:
-            capi.trap_delete(trap)
-        if frame.error is not None:
+    stack_index = compiled.stack_index
+    kind = frame.run(compiled.pre_address, compiled.memory_index, compiled.main_index,
+                     compiled.gas_index if metered else -1, -1 if stack_index is None else stack_index,
+                     stack_start if metered else 0)
+    if kind == RUN_DONE:
+        if frame.error is not None:  # a bug in a host function: raised now that wasm has unwound
             error, frame.error = frame.error, None
             raise error
         return
-    if err:
+    err, trap = frame.failure()
+    if kind == RUN_INSTANTIATE:
+        frame.halt = TRAP_
+        frame.reason = "instantiation failed: " + (capi.error_text(err) if err else _take_trap(trap))
+        if err and trap:
+            capi.trap_delete(trap)
+    elif kind == RUN_ERROR:
         _classify(frame, metered, None, capi.error_text(err))
-    elif trap:
-        code = capi.trap_code_of(trap)
-        _classify(frame, metered, code, _take_trap(frame))
     else:
-        frame.halt = SUCCESS
-        if metered:
-            frame.gas = frame.read_global_i64(frame.gas_addr)
+        code = capi.trap_code_of(trap)
+        _classify(frame, metered, code, _take_trap(trap))
 
 
 def _classify(frame: Frame, metered: bool, code: int | None, message: str) -> None:
     """Name a trap that came from wasm code: out of gas, stack limit or anything else."""
-    if metered and frame.read_global_i64(frame.gas_addr) == -1:
+    if metered and frame.gas_global() == -1:
         frame.halt, frame.reason = OUT_OF_GAS, "out of gas"
     elif metered and frame.stack_height() == -1:
         frame.halt, frame.reason = STACK_LIMIT, "stack limit"
@@ -252,9 +218,7 @@ def trap_reason(code: int | None, message: str) -> str:
     return last.removeprefix("wasm trap: ") or "trap"
 
 
-def _take_trap(frame: Frame) -> str:
-    trap = frame.trap_ptr.value
+def _take_trap(trap: int) -> str:
     text = capi.trap_text(trap)
     capi.trap_delete(trap)
-    frame.trap_ptr.value = None
     return text

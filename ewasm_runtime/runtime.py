@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 import metering
 
-from ewasm_runtime import gas as G
+from ewasm_runtime import gas as G, native as native_eei
 from ewasm_runtime.cache import CompiledCode, InvalidCode, ModuleCache
 from ewasm_runtime.capi import address as _address
 from ewasm_runtime.eei import EEI, build_linker
@@ -38,7 +38,7 @@ from ewasm_runtime.state import StateView
 # Each nested call adds a few Python frames; 1024 levels need more than the default 1000.
 PYTHON_RECURSION_LIMIT = 20_000
 
-_linker = None
+_linkers: dict[bool, object] = {}
 _linker_lock = threading.Lock()
 # See engine.MAX_CONCURRENT_TX: keeps the instance pool from ever running dry. A queue
 # of tokens is a semaphore implemented in C (threading.Semaphore costs ~2 µs a round).
@@ -47,14 +47,16 @@ for _token in range(MAX_CONCURRENT_TX):
     _tx_slots.put(_token)
 
 
-def shared_linker():
-    """The process-wide linker with the EEI and the `shard` module (host functions find
-    their frame per thread)."""
-    global _linker
+def shared_linker(native: bool = False):
+    """The process-wide linker with the EEI and the `shard` module, served by the native
+    host interface or by the reference (host functions find their frame per thread)."""
     with _linker_lock:
-        if _linker is None:
-            _linker = build_linker(engine(), {"ethereum": EEI, SHARD_MODULE: SHARD_EEI})
-        return _linker
+        linker = _linkers.get(native)
+        if linker is None:
+            linker = _linkers[native] = build_linker(
+                engine(), {"ethereum": EEI, SHARD_MODULE: SHARD_EEI},
+                host_function=native_eei.host_function if native else None)
+        return linker
 
 
 class Runtime:
@@ -64,19 +66,29 @@ class Runtime:
     before it runs and the runtime code it returns is metered before it is stored.
     metering=False is the conformance mode for ewasm's own tests: code runs verbatim and
     charges itself through `useGas`.
+
+    native=None uses the native host interface when it is built (native.default());
+    True requires it, False runs the reference EEI of eei.py.
     """
 
     def __init__(self, *, metering: bool = True, costs: "metering.CostTable | None" = None,
                  cache_dir: str | os.PathLike | None = None, precompiles: PrecompileRegistry | None = None,
-                 cache_capacity: int = 1024):
+                 cache_capacity: int = 1024, native: bool | None = None):
         if sys.getrecursionlimit() < PYTHON_RECURSION_LIMIT:
             sys.setrecursionlimit(PYTHON_RECURSION_LIMIT)
         self.metering = metering
         self.costs = costs if costs is not None else _load_default_costs()
         self.precompiles = precompiles if precompiles is not None else PrecompileRegistry()
+        if native is None:
+            native = native_eei.default()
+        elif native and not native_eei.available():
+            raise RuntimeError(f"the native host interface is {native_eei.why_unavailable()}")
+        self.native = native
+        self.frame_type = native_eei.frame_class(native)
+        self.native_precompiles = native and native_eei.runs_builtin_precompiles(self.precompiles)
         self.engine = engine()
         self.engine_address = _address(self.engine.ptr())
-        self.cache = ModuleCache(shared_linker(), directory=cache_dir, capacity=cache_capacity,
+        self.cache = ModuleCache(shared_linker(native), directory=cache_dir, capacity=cache_capacity,
                                  costs_hash=self.costs.hash)
         self._metered: OrderedDict[bytes, bytes | InvalidCode] = OrderedDict()
         self._capacity = cache_capacity
