@@ -32,6 +32,10 @@ typedef uint8_t *(*memory_data_fn)(void *ctx, void *memory);
 typedef size_t (*memory_size_fn)(void *ctx, void *memory);
 typedef void *(*trap_new_fn)(const char *message, size_t len);
 typedef void (*delete_fn)(void *);
+typedef void *(*store_new_fn)(void *engine, void *data, void *finalizer);
+typedef void *(*store_context_fn)(void *store);
+typedef void (*store_limiter_fn)(void *store, int64_t memory, int64_t table_elements, int64_t instances,
+                                 int64_t tables, int64_t memories);
 
 static instantiate_fn w_instantiate;
 static export_nth_fn w_export_nth;
@@ -41,7 +45,10 @@ static global_set_fn w_global_set;
 static memory_data_fn w_memory_data;
 static memory_size_fn w_memory_size;
 static trap_new_fn w_trap_new;
-static delete_fn w_error_delete, w_trap_delete;
+static delete_fn w_error_delete, w_trap_delete, w_store_delete;
+static store_new_fn w_store_new;
+static store_context_fn w_store_context;
+static store_limiter_fn w_store_limiter;
 
 /* Layouts (checked by init against ctypes' view of wasmtime.h). */
 #define INSTANCE_SIZE 16
@@ -67,6 +74,10 @@ static h_destroy_fn sha_destroy, rmd_destroy, k_destroy;
 static sha_digest_fn sha_digest;
 static rmd_digest_fn rmd_digest;
 static k_init_fn k_init;
+/* OpenSSL's one-shot SHA256 (libcrypto, as Python's hashlib loaded it): several times
+ * faster than pycryptodome's portable code where the CPU has SHA extensions. */
+typedef unsigned char *(*sha256_oneshot_fn)(const unsigned char *data, size_t len, unsigned char *digest);
+static sha256_oneshot_fn openssl_sha256;
 static k_digest_fn k_digest;
 
 /* ---- Python objects the reference uses ------------------------------------------ */
@@ -811,6 +822,10 @@ static PyObject *precompile_run(int which, const uint8_t *data, size_t len) {
     case PC_IDENTITY:
         return PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)len);
     case PC_SHA256:
+        if (openssl_sha256) {
+            err = openssl_sha256(data, len, out) == NULL;
+            break;
+        }
         err = sha_init(&state) || sha_update(state, data, len) || sha_digest(state, out, 32);
         if (state) sha_destroy(state);
         break;
@@ -1195,6 +1210,10 @@ static PyObject *init(PyObject *self, PyObject *args) {
     BIND(w_trap_new, "wasmtime_trap_new");
     BIND(w_error_delete, "wasmtime_error_delete");
     BIND(w_trap_delete, "wasm_trap_delete");
+    BIND(w_store_new, "wasmtime_store_new");
+    BIND(w_store_context, "wasmtime_store_context");
+    BIND(w_store_limiter, "wasmtime_store_limiter");
+    BIND(w_store_delete, "wasmtime_store_delete");
     BIND(sha_init, "SHA256_init"); BIND(sha_update, "SHA256_update"); BIND(sha_digest, "SHA256_digest");
     BIND(sha_destroy, "SHA256_destroy");
     BIND(rmd_init, "ripemd160_init"); BIND(rmd_update, "ripemd160_update"); BIND(rmd_digest, "ripemd160_digest");
@@ -1202,6 +1221,10 @@ static PyObject *init(PyObject *self, PyObject *args) {
     BIND(k_init, "keccak_init"); BIND(k_absorb, "keccak_absorb"); BIND(k_digest, "keccak_digest");
     BIND(k_destroy, "keccak_destroy");
 #undef BIND
+    PyObject *oneshot = PyDict_GetItemString(addr, "SHA256");  /* optional */
+    openssl_sha256 = oneshot && oneshot != Py_None ? (sha256_oneshot_fn)PyLong_AsVoidPtr(oneshot) : NULL;
+    if (PyErr_Occurred())
+        return NULL;
     if (object_of(obj, "SUCCESS", &S_SUCCESS) || object_of(obj, "REVERT", &S_REVERT) || object_of(obj, "TRAP", &S_TRAP)
         || object_of(obj, "OUT_OF_GAS", &S_OUT_OF_GAS) || object_of(obj, "OUT_OF_RANGE", &S_OUT_OF_RANGE)
         || object_of(obj, "HostTrap", &E_HOST_TRAP) || object_of(obj, "OutOfGas", &E_OUT_OF_GAS)
@@ -1211,7 +1234,43 @@ static PyObject *init(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* open_store(engine, instances) -> (store, context): a transaction's store, limited to
+ * `instances` instances and memories (interpreter.open_store, in one call). */
+static PyObject *open_store(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "open_store takes 2 arguments");
+        return NULL;
+    }
+    void *engine = PyLong_AsVoidPtr(args[0]);
+    long long instances = PyLong_AsLongLong(args[1]);
+    if (PyErr_Occurred())
+        return NULL;
+    void *store = w_store_new(engine, NULL, NULL);
+    if (!store)
+        return PyErr_NoMemory();
+    w_store_limiter(store, -1, -1, instances, -1, instances);
+    PyObject *pair = PyTuple_New(2);
+    if (!pair) {
+        w_store_delete(store);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, PyLong_FromVoidPtr(store));
+    PyTuple_SET_ITEM(pair, 1, PyLong_FromVoidPtr(w_store_context(store)));
+    return pair;
+}
+
+static PyObject *close_store(PyObject *self, PyObject *store) {
+    void *p = PyLong_AsVoidPtr(store);
+    if (PyErr_Occurred())
+        return NULL;
+    if (p)
+        w_store_delete(p);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"open_store", (PyCFunction)(void (*)(void))open_store, METH_FASTCALL, "A transaction's store and context."},
+    {"close_store", close_store, METH_O, "Drop a store and every instance in it."},
     {"init", init, METH_VARARGS, "Bind wasmtime's and pycryptodome's C functions and the reference's objects."},
     {"host_function", host_function, METH_VARARGS, "(callback, env) addresses for one import."},
     {NULL},

@@ -54,19 +54,29 @@ class TxContext:
         self.metering = runtime.metering
         self.pool = thread_pool(runtime.frame_type)
         self.native_precompiles = runtime.native_precompiles
-        self.store = capi.store_new(runtime.engine_address, None, None)
-        self.ctx = capi.store_context(self.store)
-        capi.store_limiter(self.store, -1, -1, MAX_INSTANCES_PER_TX, -1, MAX_INSTANCES_PER_TX)
+        self.store, self.ctx = runtime.open_store(runtime.engine_address, MAX_INSTANCES_PER_TX)
 
     def close(self) -> None:
         """Drop the store and with it every instance of the transaction."""
         if self.store:
-            capi.store_delete(self.store)
+            self.runtime.close_store(self.store)
             self.store = self.ctx = None
 
     def check_scope(self, address: bytes) -> None:
         if self.scope is not None and not in_scope(address, self.scope):
             raise ScopeViolation(address)
+
+
+def open_store(engine_address: int, instances: int) -> tuple[int, int]:
+    """A transaction's wasmtime store (and its context), limited to `instances`
+    instances and memories, so that the instance pool never runs dry."""
+    store = capi.store_new(engine_address, None, None)
+    capi.store_limiter(store, -1, -1, instances, -1, instances)
+    return store, capi.store_context(store)
+
+
+def close_store(store: int) -> None:
+    capi.store_delete(store)
 
 
 def process_call(tx: TxContext, *, caller: bytes, to: bytes, code_address: bytes, value: int,

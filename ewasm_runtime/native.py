@@ -8,8 +8,9 @@ the extension when it was built and imports; `EWASM_NATIVE=0` selects the refere
 demand. Without a C compiler at install the reference runs, with one warning line.
 
 `init` hands the extension the addresses of the C functions it calls: wasmtime's, from
-the library wasmtime-py loaded, and pycryptodome's hash functions, from its raw
-libraries. Nothing is linked at build time, so the extension builds with the Python
+the library wasmtime-py loaded, pycryptodome's hash functions, from its raw libraries,
+and OpenSSL's SHA256 from the libcrypto that hashlib loaded (pycryptodome's is the
+fallback). Nothing is linked at build time, so the extension builds with the Python
 headers alone.
 """
 
@@ -36,7 +37,8 @@ NATIVE_PRECOMPILES = tuple(address_of(n) for n in (2, 3, 4, 9))
 _WASMTIME = (
     "wasmtime_instance_pre_instantiate", "wasmtime_instance_export_nth", "wasmtime_func_call_unchecked",
     "wasmtime_global_get", "wasmtime_global_set", "wasmtime_memory_data", "wasmtime_memory_data_size",
-    "wasmtime_trap_new", "wasmtime_error_delete", "wasm_trap_delete",
+    "wasmtime_trap_new", "wasmtime_error_delete", "wasm_trap_delete", "wasmtime_store_new",
+    "wasmtime_store_context", "wasmtime_store_limiter", "wasmtime_store_delete",
 )
 _HASHES = {
     "_SHA256": ("SHA256_init", "SHA256_update", "SHA256_digest", "SHA256_destroy"),
@@ -62,8 +64,26 @@ def _pycryptodome_library(name: str) -> ctypes.CDLL:
     raise ImportError(f"pycryptodome's {name} library is not in {folder}")
 
 
-def _addresses() -> dict[str, int]:
-    table = {name: capi.function_address(name) for name in _WASMTIME}
+def _openssl_sha256() -> int | None:
+    """OpenSSL's SHA256() from the libcrypto that Python's hashlib uses, if it is there."""
+    import _hashlib  # noqa: F401  (loads libcrypto into the process)
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libcrypto" in line and "/" in line}
+    except OSError:
+        paths = set()
+    for path in sorted(paths):
+        try:
+            return ctypes.cast(ctypes.CDLL(path).SHA256, ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _addresses() -> dict[str, int | None]:
+    table: dict[str, int | None] = {name: capi.function_address(name) for name in _WASMTIME}
+    table["SHA256"] = _openssl_sha256()
     for library, names in _HASHES.items():
         lib = _pycryptodome_library(library)
         for name in names:
@@ -133,6 +153,15 @@ def default() -> bool:
 def frame_class(native: bool) -> type:
     """The frame type whose host calls the chosen implementation serves."""
     return _load().Frame if native else frame.Frame
+
+
+def store_functions(native: bool):
+    """(open_store, close_store) of the chosen implementation."""
+    if native:
+        return _load().open_store, _load().close_store
+    from ewasm_runtime.interpreter import close_store, open_store
+
+    return open_store, close_store
 
 
 def host_function(module: str, name: str, impl) -> tuple[int, int]:

@@ -85,6 +85,7 @@ class Runtime:
             raise RuntimeError(f"the native host interface is {native_eei.why_unavailable()}")
         self.native = native
         self.frame_type = native_eei.frame_class(native)
+        self.open_store, self.close_store = native_eei.store_functions(native)
         self.native_precompiles = native and native_eei.runs_builtin_precompiles(self.precompiles)
         self.engine = engine()
         self.engine_address = _address(self.engine.ptr())
