@@ -18,12 +18,12 @@ from ewasm_runtime.message import (
     Environment, ExecutionResult, IncomingReceipt, InvalidTransaction, Log, Message, SentReceipt, Status,
 )
 from ewasm_runtime.precompiles import Precompile, PrecompileRegistry
-from ewasm_runtime.runtime import Runtime, default_runtime, execute
+from ewasm_runtime.runtime import Runtime, default_runtime, execute, runtime_for_costs
 from ewasm_runtime.scope import in_scope, overlaps
 from ewasm_runtime.state import Account, JsonFileState, MemoryState, StateView
 
 __all__ = [
-    "execute", "Runtime", "default_runtime",
+    "execute", "Runtime", "default_runtime", "runtime_for_costs",
     "Message", "Environment", "ExecutionResult", "Status", "Log", "InvalidTransaction",
     "SentReceipt", "IncomingReceipt",
     "StateView", "MemoryState", "JsonFileState", "Account",

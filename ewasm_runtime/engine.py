@@ -73,12 +73,19 @@ _engine: wasmtime.Engine | None = None
 _lock = threading.Lock()
 
 
-def make_config() -> wasmtime.Config:
-    cfg = wasmtime.Config()
+def configure_native_stack(cfg: wasmtime.Config) -> None:
+    """Give `cfg` the chain engine's max_wasm_stack, which the cost table's stack limit
+    is sized for (tools/measure_stack.py); other engines that run metered code use it too."""
     # wasmtime refuses a max_wasm_stack above the async stack size, even when async is off.
     ffi.wasmtime_config_async_stack_size_set(cfg.ptr(), MAX_WASM_STACK + (2 << 20))
+    cfg.max_wasm_stack = MAX_WASM_STACK
+
+
+def make_config() -> wasmtime.Config:
+    cfg = wasmtime.Config()
+    configure_native_stack(cfg)
     for name, value in SETTINGS.items():
-        if name != "pooling":
+        if name not in ("pooling", "max_wasm_stack"):
             setattr(cfg, name, value)
     pool = ffi.wasmtime_pooling_allocation_config_new()
     ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, POOL_SLOTS)

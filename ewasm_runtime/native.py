@@ -107,7 +107,7 @@ def _load():
             "SUCCESS": Status.SUCCESS, "REVERT": Status.REVERT, "TRAP": Status.TRAP,
             "OUT_OF_GAS": Status.OUT_OF_GAS, "OUT_OF_RANGE": Status.OUT_OF_RANGE,
             "HostTrap": HostTrap, "OutOfGas": OutOfGas, "ScopeViolation": ScopeViolation,
-            "MISSING": _MISSING, "ZERO32": ZERO32, "Log": Log,
+            "MISSING": _MISSING, "ZERO32": ZERO32, "Log": Log, "switch_point": _switch_point,
         }, capi.layout())
         kinds = (_native.RUN_DONE, _native.RUN_ERROR, _native.RUN_TRAP, _native.RUN_INSTANTIATE)
         if kinds != (frame.RUN_DONE, frame.RUN_ERROR, frame.RUN_TRAP, frame.RUN_INSTANTIATE):
@@ -117,6 +117,11 @@ def _load():
         return None
     _module = _native
     return _module
+
+
+def _switch_point() -> None:
+    """Called by the native host functions every 256 calls: entering a Python function is
+    where the interpreter lets a thread waiting for the GIL have it (see _native.c)."""
 
 
 def wanted() -> bool:

@@ -143,6 +143,28 @@ def default_runtime() -> Runtime:
     return _default_runtime
 
 
+_runtimes_by_costs: dict[str, Runtime] = {}
+
+
+def runtime_for_costs(table_hash: str = "") -> Runtime:
+    """The process's metering runtime for the shipped cost table with this hash (what a
+    chain spec's costTable names; "" is the default table). Raises ValueError for a hash
+    this build does not ship."""
+    table_hash = table_hash.lower().removeprefix("0x")
+    runtime = default_runtime()
+    if not table_hash or table_hash == runtime.costs.hash:
+        return runtime
+    runtime = _runtimes_by_costs.get(table_hash)
+    if runtime is None:
+        costs = metering.costs_by_hash(table_hash)
+        if costs is None:
+            shipped = ", ".join(f"{t.version} ({t.hash})" for t in metering.shipped_costs().values())
+            raise ValueError(f"no cost table with hash {table_hash} ships with this build; it has {shipped}")
+        runtime = _runtimes_by_costs[table_hash] = Runtime(costs=costs,
+                                                           cache_dir=os.environ.get("EWASM_CACHE_DIR") or None)
+    return runtime
+
+
 def execute(message: Message, state: StateView, env: Environment | None = None,
             runtime: Runtime | None = None) -> ExecutionResult:
     """Run one transaction and write its effects into `state`.

@@ -4,6 +4,10 @@ A table is a versioned JSON data file. It maps instruction classes to weights an
 which opcodes belong to each class, so the file alone fixes every static cost and its
 hash (of the canonical JSON) names the exact rules a chain runs under. It also carries
 the consensus limits the transpiler enforces: the memory page limit and the stack limit.
+
+Tables ship in metering/costs/, one file per version, and are never edited once a chain
+may run them: a new rule is a new version with a new hash. `default-v2` is the default;
+`default-v1` stays loadable (by version or hash) for the chains that name it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from pathlib import Path
 from metering import opcodes as op
 
 FORMAT = "ewasm-costs/1"
-DEFAULT_PATH = Path(__file__).with_name("costs") / "default.json"
+COSTS_DIR = Path(__file__).with_name("costs")
+DEFAULT_VERSION = "default-v2"
+DEFAULT_PATH = COSTS_DIR / f"{DEFAULT_VERSION}.json"
 MAX_WEIGHT = 1 << 20  # keeps every dynamic charge (count * weight) far from i64 overflow
 
 _NAME_TO_OP = {op.name(code): code for code in range(0x100) if op.SINGLE_IMM[code] is not None}
@@ -46,6 +52,9 @@ class CostTable:
     max_memory_pages: int
     stack_limit: int  # in stack units (one value slot each)
     frame_cost: int  # stack units per activation, on top of params, locals and operands
+    # Stack units per parameter. Cranelift gives a parameter a slot in the caller's
+    # outgoing area and another in the callee's frame; v1 counted one (see default-v2.json).
+    param_cost: int
     start_gas: int  # gas a start function runs with: instantiation happens before the host can set gas
     source: dict = field(repr=False, compare=False, default_factory=dict)
 
@@ -64,8 +73,13 @@ class CostTableError(ValueError):
 
 
 def load_costs(path: str | Path | None = None) -> CostTable:
-    """Load and validate a cost table (the default one when no path is given)."""
-    path = Path(path) if path is not None else DEFAULT_PATH
+    """Load and validate a cost table: a file, a shipped version's name ("default-v1"),
+    or the default table when no path is given."""
+    if path is None:
+        path = DEFAULT_PATH
+    elif not Path(path).exists() and (COSTS_DIR / f"{path}.json").exists():
+        path = COSTS_DIR / f"{path}.json"
+    path = Path(path)
     try:
         source = json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -107,11 +121,24 @@ def parse_costs(source: dict) -> CostTable:
             max_memory_pages=_bounded(limits["max_memory_pages"], "max_memory_pages", 65536),
             stack_limit=_bounded(limits["stack_limit"], "stack_limit", 1 << 24),
             frame_cost=_bounded(limits["frame_cost"], "frame_cost", 1 << 16),
+            param_cost=_bounded(limits.get("param_cost", 1), "param_cost", 64),
             start_gas=_bounded(limits["start_gas"], "start_gas", 1 << 40),
             source=source,
         )
     except (KeyError, TypeError, AttributeError) as err:
         raise CostTableError(f"cost table is missing or mistypes {err}") from None
+
+
+def shipped_costs() -> dict[str, CostTable]:
+    """Every cost table this build ships, by version."""
+    tables = (load_costs(path) for path in sorted(COSTS_DIR.glob("*.json")))
+    return {table.version: table for table in tables}
+
+
+def costs_by_hash(table_hash: str) -> CostTable | None:
+    """The shipped table with this hash (what a chain spec's costTable names), if any."""
+    table_hash = table_hash.lower().removeprefix("0x")
+    return next((t for t in shipped_costs().values() if t.hash == table_hash), None)
 
 
 def _weight(value, what: str) -> int:

@@ -39,9 +39,9 @@ def add_stack_global(module: Module) -> int:
     return index
 
 
-def frame_cost(params: int, declared_locals: int, max_operands: int, per_frame: int) -> int:
+def frame_cost(params: int, declared_locals: int, max_operands: int, per_frame: int, param_cost: int = 1) -> int:
     """Stack units one activation of a function reserves."""
-    return per_frame + params + declared_locals + max_operands + INJECTED_STACK_SLACK
+    return per_frame + param_cost * params + declared_locals + max_operands + INJECTED_STACK_SLACK
 
 
 def limit_stack(module: Module, frame_costs: list[int], limit: int) -> int:

@@ -133,7 +133,7 @@ def function_frame_costs(module: Module, costs: CostTable) -> list[int]:
     for i, code in enumerate(module.codes):
         ft = func_types[base + i]
         peak = max_operand_height(module, ft, code, func_types)
-        out.append(frame_cost(len(ft.params), code.local_count, peak, costs.frame_cost))
+        out.append(frame_cost(len(ft.params), code.local_count, peak, costs.frame_cost, costs.param_cost))
     return out
 
 

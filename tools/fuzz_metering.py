@@ -274,7 +274,11 @@ ENGINE: wasmtime.Engine | None = None
 def _engine() -> wasmtime.Engine:
     global ENGINE
     if ENGINE is None:
-        ENGINE = wasmtime.Engine()
+        from ewasm_runtime.engine import configure_native_stack
+
+        config = wasmtime.Config()
+        configure_native_stack(config)  # the stack the cost table's limit is sized for
+        ENGINE = wasmtime.Engine(config)
     return ENGINE
 
 

@@ -11,13 +11,17 @@ margin. This measures the other side of that bargain, on the chain's engine sett
    operands are made live across the call, so the compiler cannot fold them away;
 2. bytes per nested contract call: a contract that calls itself N levels deep through
    the host, then recurses in wasm as deep as the stack allows (binary search). What N
-   levels take from the bottom's depth is what each level's host frames cost.
+   levels take from the bottom's depth is what each level's host frames cost;
+3. a host call at the bottom: the same recursion ending in a host function that runs
+   Python (getExternalBalance), against one ending in nothing.
 
-From both, the largest stack limit (in units) that still fires first with a margin of
-2x when 1,024 levels of nested calls share the stack, and how deep a small recursive
-function may then go. Prints a table; `--json FILE` writes the figures.
+From all three, the largest stack limit (in units) that still fires first with a margin
+of 2x when 1,024 levels of nested calls share the stack and the deepest frame calls the
+host, and how deep a small recursive function may then go. The units are those of the
+cost table given (`--costs`, a file or a shipped version; the default table without).
+Prints a table; `--json FILE` writes the figures.
 
-    python tools/measure_stack.py [--levels 1000] [--json stack.json]
+    python tools/measure_stack.py [--levels 1000] [--costs default-v1] [--json stack.json]
 """
 
 from __future__ import annotations
@@ -79,10 +83,9 @@ PATTERNS = {
 }
 
 
-def probe(engine: wasmtime.Engine, wat: str, params: int) -> dict:
+def probe(engine: wasmtime.Engine, wat: str, params: int, costs: metering.CostTable) -> dict:
     """Recurse until wasmtime's native limit: depth, units and bytes per frame."""
-    costs = metering.load_costs()
-    wasm = metering.meter(wat, stack_limit=2**31 - 1)
+    wasm = metering.meter(wat, costs=costs, stack_limit=2**31 - 1)
     units = max(function_frame_costs(decode(wat)[0], costs))
     store = wasmtime.Store(engine)
     exports = wasmtime.Instance(store, wasmtime.Module(engine, wasm), []).exports(store)
@@ -102,9 +105,10 @@ NESTED = '''(module
   (import "ethereum" "getGasLeft" (func $gas (result i64)))
   (import "ethereum" "call" (func $call (param i64 i32 i32 i32 i32) (result i32)))
   (import "ethereum" "revert" (func $revert (param i32 i32)))
+  (import "ethereum" "getExternalBalance" (func $balance (param i32 i32)))
   (memory (export "memory") 1)
   (func $down (param i64) (result i64)
-    (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 0))
+    (if (result i64) (i64.eqz (local.get 0)) (then BOTTOM (i64.const 0))
       (else (i64.add (local.get 0) (call $down (i64.sub (local.get 0) (i64.const 1)))))))
   ;; calldata: levels still to nest (i32), then the wasm depth to reach at the bottom (i32)
   (func (export "main")
@@ -118,14 +122,19 @@ NESTED = '''(module
       (else (drop (call $down (i64.extend_i32_u (i32.load (i32.const 4)))))))))'''
 
 
-def deepest(levels: int) -> int:
-    """The deepest wasm recursion that still fits below `levels` nested calls."""
+HOST_CALL = "(call $balance (i32.const 100) (i32.const 300))"
+
+
+def deepest(levels: int, bottom: str = "") -> int:
+    """The deepest wasm recursion that still fits below `levels` nested calls, the
+    deepest frame running `bottom` (say, a host call) before it returns."""
     runtime, me = Runtime(metering=False), b"\xaa" * 20
     env = Environment(coinbase=bytes(20), number=1, timestamp=1, gas_limit=10**18, difficulty=0)
+    code = bytes(wasmtime.wat2wasm(NESTED.replace("BOTTOM", bottom)))
 
     def fits(depth: int) -> bool:
         state = MemoryState()
-        state.put(me, code=bytes(wasmtime.wat2wasm(NESTED)))
+        state.put(me, code=code)
         state.put(b"\x01" * 20, balance=10**30)
         data = levels.to_bytes(4, "little") + depth.to_bytes(4, "little")
         result = execute(Message(b"\x01" * 20, me, data, gas=10**17), state, env, runtime)
@@ -140,29 +149,34 @@ def deepest(levels: int) -> int:
     return low
 
 
-def measure(levels: int) -> dict:
+def measure(levels: int, costs: metering.CostTable | None = None) -> dict:
+    costs = costs if costs is not None else metering.load_costs()
     engine = wasmtime.Engine(make_config())
-    patterns = {name: probe(engine, wat, params) for name, (wat, params) in PATTERNS.items()}
-    alone, nested = deepest(0), deepest(levels)
+    patterns = {name: probe(engine, wat, params, costs) for name, (wat, params) in PATTERNS.items()}
+    alone, nested, host_bottom = deepest(0), deepest(levels), deepest(0, HOST_CALL)
     frame = MAX_WASM_STACK / alone  # bytes of one frame of $down
     per_level = (alone - nested) * frame / levels
+    host_call = max(0.0, (alone - host_bottom) * frame)
     worst = max(p["bytes_per_unit"] for p in patterns.values())
-    budget = MAX_WASM_STACK / MARGIN - per_level * MAX_CALL_DEPTH
+    budget = MAX_WASM_STACK / MARGIN - per_level * MAX_CALL_DEPTH - host_call
     limit = max(0, int(budget / worst))
     small = patterns["direct, 1 param"]["units_per_frame"]
-    return {"max_wasm_stack": MAX_WASM_STACK, "patterns": patterns, "nested_levels": levels,
-            "bottom_depth_alone": alone, "bottom_depth_nested": nested, "host_bytes_per_level": per_level,
-            "worst_bytes_per_unit": worst, "current_limit": metering.load_costs().stack_limit,
-            "largest_safe_limit": limit, "small_function_frames_at_that_limit": limit // small}
+    return {"costs": costs.version, "max_wasm_stack": MAX_WASM_STACK, "patterns": patterns,
+            "nested_levels": levels, "bottom_depth_alone": alone, "bottom_depth_nested": nested,
+            "host_bytes_per_level": per_level, "host_call_at_the_bottom_bytes": host_call,
+            "worst_bytes_per_unit": worst, "current_limit": costs.stack_limit,
+            "largest_safe_limit": limit, "small_function_frames_at_that_limit": limit // small,
+            "small_function_frames_at_the_current_limit": costs.stack_limit // small}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", type=int, default=1000, help="nested calls for the host-frame probe")
+    parser.add_argument("--costs", metavar="TABLE", help="a cost table file or shipped version (default: the default)")
     parser.add_argument("--json", type=Path, metavar="FILE")
     args = parser.parse_args(argv)
-    figures = measure(args.levels)
-    table = Table(title=f"native stack per unit (max_wasm_stack {MAX_WASM_STACK >> 20} MiB)")
+    figures = measure(args.levels, metering.load_costs(args.costs) if args.costs else None)
+    table = Table(title=f"native stack per unit of {figures['costs']} (max_wasm_stack {MAX_WASM_STACK >> 20} MiB)")
     for column in ("pattern", "depth", "units/frame", "bytes/frame", "bytes/unit"):
         table.add_column(column, justify="right" if column != "pattern" else "left")
     for name, p in figures["patterns"].items():
@@ -172,11 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     console.print(f"nested calls: {figures['nested_levels']} levels take the bottom's recursion from "
                   f"{figures['bottom_depth_alone']:,} to {figures['bottom_depth_nested']:,} frames: "
-                  f"{figures['host_bytes_per_level']:.0f} bytes of host frames per level")
+                  f"{figures['host_bytes_per_level']:.0f} bytes of host frames per level; a host call at the "
+                  f"bottom takes {figures['host_call_at_the_bottom_bytes']:.0f} bytes")
     console.print(f"worst case {figures['worst_bytes_per_unit']:.2f} bytes/unit; with {MAX_CALL_DEPTH} levels and a "
                   f"{MARGIN}x margin the largest safe limit is {figures['largest_safe_limit']:,} units "
                   f"({figures['small_function_frames_at_that_limit']:,} frames of a small function); "
-                  f"the cost table's is {figures['current_limit']:,}")
+                  f"the cost table's is {figures['current_limit']:,} "
+                  f"({figures['small_function_frames_at_the_current_limit']:,} frames)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

@@ -494,9 +494,13 @@ def suite_engine() -> wasmtime.Engine:
 
     Later proposals relax rules the 2022 suite asserts (multi-memory allows a second memory,
     GC allows global.get of a defined global in a constant expression), so with them on,
-    wasmtime would accept modules the suite calls invalid.
+    wasmtime would accept modules the suite calls invalid. The native stack is the chain
+    engine's: the cost table's stack limit is sized for it (tools/measure_stack.py).
     """
+    from ewasm_runtime.engine import configure_native_stack
+
     config = wasmtime.Config()
+    configure_native_stack(config)
     config.wasm_multi_memory = False
     config.wasm_memory64 = False
     config.wasm_gc = False

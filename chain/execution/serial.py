@@ -88,7 +88,7 @@ def apply_transaction(state: BlockState, tx: Transaction, env: Environment, para
                       gas_price=price, origin=tx.sender, scope=scope)
     fees_before = state.fees
     try:
-        result = ewasm_runtime.execute(message, state, env)
+        result = ewasm_runtime.execute(message, state, env, ewasm_runtime.runtime_for_costs(params.cost_table_hash))
     except ewasm_runtime.InvalidTransaction as err:
         raise InvalidTransaction(str(err)) from None
     logs = tuple(Log(log.address, tuple(log.topics), log.data) for log in result.logs)

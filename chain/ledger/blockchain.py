@@ -413,7 +413,8 @@ class Blockchain:
                 state.add_balance(sender, value)
             message = Message(sender=sender, to=to, data=data, value=value, gas=gas, gas_price=0, origin=sender)
             try:
-                result = ewasm_runtime.execute(message, state, context.environment())
+                result = ewasm_runtime.execute(message, state, context.environment(),
+                                                ewasm_runtime.runtime_for_costs(self.params.cost_table_hash))
             except (ewasm_runtime.InvalidTransaction, ValueError) as err:
                 return CallResult("INVALID", 0, b"", str(err))
         return CallResult(result.status.value, result.gas_used, result.output, result.error)

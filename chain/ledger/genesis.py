@@ -66,11 +66,21 @@ def check_validator_contract(spec: ChainSpec) -> None:
                         f"{['0x' + v.hex() for v in spec.engine.validators]}: they must be the same")
 
 
+def cost_table(spec: ChainSpec) -> metering.CostTable:
+    """The cost table the spec names by hash (any table this build ships), or the default."""
+    named = spec.params.cost_table_hash
+    if not named:
+        return metering.load_costs()
+    costs = metering.costs_by_hash(named)
+    if costs is None:
+        shipped = ", ".join(f"{t.version} ({t.hash})" for t in metering.shipped_costs().values())
+        raise SpecError(f"params.costTable names cost table {named}; this build ships {shipped}")
+    return costs
+
+
 def genesis_state(spec: ChainSpec) -> StateChanges:
     """The spec's accounts as state writes, their code metered."""
-    costs = metering.load_costs()
-    if spec.params.cost_table_hash and spec.params.cost_table_hash != costs.hash:
-        raise SpecError(f"params.costTable names cost table {spec.params.cost_table_hash}, this build has {costs.hash}")
+    costs = cost_table(spec)
     changes = StateChanges()
     for address, entry in sorted(spec.accounts.items()):
         if not spec.shards.holds(spec.params.shard_id, address):

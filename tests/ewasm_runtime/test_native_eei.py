@@ -133,3 +133,30 @@ def test_native_precompiles_match_the_reference_implementations(number, data):
     from ewasm_runtime.precompiles import BUILTINS
 
     assert r.output == BUILTINS[target].run(data)
+
+
+def test_a_contract_looping_over_host_calls_lets_other_threads_run():
+    """Wasm and the native host functions hold the GIL; they offer it every 256 calls."""
+    import threading
+    import time
+    from pathlib import Path
+
+    from ewasm_runtime import MemoryState, Message, execute
+
+    runtime = Runtime(native=True)
+    spinner = runtime.meter((Path(__file__).parents[2] / "contracts" / "examples" / "spinner.wasm").read_bytes())
+    state = MemoryState()
+    state.put(A, balance=10**30)
+    state.put(B, code=spinner)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        execute(Message(A, B, b"\x01", gas=30_000_000), state, runtime=runtime)))  # about 0.3 s of getGasLeft
+    worker.start()
+    worst = 0.0
+    while worker.is_alive():
+        started = time.monotonic()
+        time.sleep(0.001)
+        worst = max(worst, time.monotonic() - started)
+    worker.join()
+    assert results[0].status is Status.OUT_OF_GAS
+    assert worst < 0.1, f"this thread waited {worst:.3f} s for the GIL"

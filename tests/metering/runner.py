@@ -6,7 +6,18 @@ from dataclasses import dataclass
 
 import wasmtime
 
-ENGINE = wasmtime.Engine()
+from ewasm_runtime.engine import configure_native_stack
+
+
+def _engine() -> wasmtime.Engine:
+    """wasmtime's defaults with the chain engine's native stack (the cost table's stack
+    limit is sized for it)."""
+    cfg = wasmtime.Config()
+    configure_native_stack(cfg)
+    return wasmtime.Engine(cfg)
+
+
+ENGINE = _engine()
 
 
 @dataclass(frozen=True)

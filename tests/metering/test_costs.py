@@ -59,3 +59,25 @@ def test_a_custom_table_changes_the_gas_charged():
     cheap_gas = 10**9 - run(metering.meter(wat), "f", [3], 10**9).gas_left
     dear_gas = 10**9 - run(metering.meter(wat, costs=expensive), "f", [3], 10**9).gas_left
     assert dear_gas - cheap_gas == 1000 - metering.load_costs().cost(0x6C)
+
+
+V1_HASH = "ed3c1d1e752e530b"  # prefix of default-v1's hash, as chains created before v2 name it
+
+
+def test_default_v2_is_the_default_and_default_v1_still_loads_by_version_and_by_hash():
+    v1, v2 = metering.load_costs("default-v1"), metering.load_costs()
+    assert (v1.version, v2.version) == ("default-v1", "default-v2")
+    assert v1.hash.startswith(V1_HASH) and v2.hash != v1.hash
+    assert metering.costs_by_hash(v1.hash) == v1 and metering.costs_by_hash("0x" + v2.hash) == v2
+    assert metering.costs_by_hash("00" * 32) is None
+    assert set(metering.shipped_costs()) >= {"default-v1", "default-v2"}
+    # the gas weights are v1's: only the stack rules changed
+    assert v1.weights == v2.weights and v1.dynamic == v2.dynamic and v1.local == v2.local
+    assert (v1.stack_limit, v1.frame_cost, v1.param_cost) == (16_384, 8, 1)
+    assert (v2.stack_limit, v2.frame_cost, v2.param_cost) == (200_000, 4, 3)
+
+
+def test_a_table_without_param_cost_counts_each_param_once():
+    source = default_source()
+    del source["limits"]["param_cost"]
+    assert parse_costs(source).param_cost == 1

@@ -87,3 +87,19 @@ def test_a_stack_limit_trap_is_not_mistaken_for_out_of_gas():
     wat = '(module (func $f (export "f") (call $f)))'
     out = deep(wat, "f", [])
     assert out.status == "stack_limit" and out.gas_left >= 0
+
+
+SMALL_RECURSION = '''(module (func $d (export "d") (param i64) (result i64)
+  (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 0))
+    (else (i64.add (i64.const 1) (call $d (i64.sub (local.get 0) (i64.const 1))))))))'''
+
+
+def test_a_small_recursive_function_goes_ten_thousand_frames_deep_under_the_default_table():
+    out = deep(SMALL_RECURSION, "d", [10_000])
+    assert out.status == "ok" and out.value == 10_000
+
+
+def test_default_v1_keeps_its_own_limit_for_the_chains_that_name_it():
+    v1 = metering.load_costs("default-v1")
+    assert deep(SMALL_RECURSION, "d", [10_000], costs=v1).status == "stack_limit"
+    assert deep(SMALL_RECURSION, "d", [500], costs=v1).status == "ok"
