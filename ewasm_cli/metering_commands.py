@@ -11,6 +11,8 @@ from ewasm_cli.arguments import integer
 from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
 from metering.costs import CostTableError
 
+COSTS_HELP = "a cost table file, or a shipped version: default-v1, default-v2 (the default)"
+
 
 def register(sub) -> None:
     """Add the transpiler's subcommands."""
@@ -23,7 +25,7 @@ def register(sub) -> None:
     p = sub.add_parser("meter", help="write the metered module the chain would store")
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
-    p.add_argument("--costs", metavar="F", help="cost table JSON (default: the built-in table)")
+    p.add_argument("--costs", metavar="TABLE", help=COSTS_HELP)
     p.add_argument("--max-memory-pages", type=integer(0, 65536), metavar="PAGES",
                    help="memory limit in 64 KiB pages, 0 to 65536 (default: from the cost table)")
     p.add_argument("--stack-limit", type=integer(1, 2**31 - 1), metavar="SLOTS",
@@ -34,7 +36,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("inspect", help="sections, imports, exports, functions with metered blocks and cost")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--costs", metavar="F")
+    p.add_argument("--costs", metavar="TABLE", help=COSTS_HELP)
     _profile_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_inspect)
