@@ -175,11 +175,13 @@ class JournaledState:
             for addr in sorted(destroyed):
                 state.delete_account(addr)
         balance, nonce = self._balance, self._nonce
-        for addr in sorted(self.touched - destroyed):
+        touched = self.touched - destroyed if destroyed else self.touched
+        for addr in sorted(touched) if len(touched) > 1 else touched:
             # A non-zero balance or nonce written above is what the state now holds.
             if balance.get(addr) or nonce.get(addr):
                 continue
-            if state.get_nonce(addr) == 0 and state.get_balance(addr) == 0 and not state.get_code(addr):
+            # code first: most touched accounts that are not written are contracts
+            if not state.get_code(addr) and state.get_balance(addr) == 0 and state.get_nonce(addr) == 0:
                 state.delete_account(addr)
 
 
@@ -188,6 +190,10 @@ def _write_sorted(table: dict, destroyed: set, write) -> None:
     if not table:
         return
     items = sorted(table.items()) if len(table) > 1 else table.items()
+    if not destroyed:
+        for addr, value in items:
+            write(addr, value)
+        return
     for addr, value in items:
         if addr not in destroyed:
             write(addr, value)
