@@ -114,8 +114,13 @@ class Reader:
         return self._uleb(64)
 
 
-def decode_module(data: bytes) -> Module:
-    """Decode a complete binary module."""
+def decode_module(data: bytes, *, lazy_bodies: bool = False) -> Module:
+    """Decode a complete binary module.
+
+    lazy_bodies=True leaves each function's instructions undecoded until read, and reads
+    them anew each time (LazyCode): for a pass that walks every body once, such as the
+    determinism check, memory then stays near the module's size instead of ~125 bytes
+    per instruction."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise MalformedModule("expected module bytes", 0)
     data = bytes(data)
@@ -159,7 +164,7 @@ def decode_module(data: bytes) -> Module:
             module.present.append(section_id)
             module.raw_sections[section_id] = raw
             module.section_offsets[section_id] = section_start
-            _decode_section(module, section, body)
+            _decode_section(module, section, body, lazy_bodies)
             if section == Section.FUNCTION:
                 declared_func_count = len(module.funcs)
             if body.pos != body.end:
@@ -181,7 +186,7 @@ def _vec(reader: Reader, item):
     return [item(reader) for _ in range(reader.u32())]
 
 
-def _decode_section(module: Module, section: Section, r: Reader) -> None:
+def _decode_section(module: Module, section: Section, r: Reader, lazy_bodies: bool = False) -> None:
     if section == Section.TYPE:
         module.types = _vec(r, _functype)
     elif section == Section.IMPORT:
@@ -209,7 +214,7 @@ def _decode_section(module: Module, section: Section, r: Reader) -> None:
         count = r.u32()
         if count != len(module.funcs):
             raise MalformedModule("function and code section have inconsistent lengths", count_offset)
-        module.codes = [_code(r) for _ in range(count)]
+        module.codes = [_code(r, lazy_bodies) for _ in range(count)]
     elif section == Section.DATA:
         module.datas = _vec(r, _data)
 
@@ -335,7 +340,7 @@ def _data(r: Reader) -> Data:
 MAX_LOCALS = 50_000  # far above what any contract needs; bounds memory on hostile input
 
 
-def _code(r: Reader) -> Code:
+def _code(r: Reader, lazy: bool = False) -> Code:
     start = r.pos
     size = r.u32()
     body_start = r.pos
@@ -351,11 +356,35 @@ def _code(r: Reader) -> Code:
         if total > MAX_LOCALS:
             raise body.fail("too many locals")
         local_runs.append((count, body.valtype()))
-    instrs = decode_instructions(r.data, body.pos, body_end, expr=False)
-    if instrs[-1][3] != body_end:
-        raise MalformedModule("section size mismatch: bytes after the function's final end", instrs[-1][3])
     r.pos = body_end
-    return Code(local_runs, instrs, start)
+    if lazy:
+        return LazyCode(local_runs, r.data, body.pos, body_end, start)
+    return Code(local_runs, _body(r.data, body.pos, body_end), start)
+
+
+def _body(data: bytes, pos: int, end: int) -> list:
+    instrs = decode_instructions(data, pos, end, expr=False)
+    if instrs[-1][3] != end:
+        raise MalformedModule("section size mismatch: bytes after the function's final end", instrs[-1][3])
+    return instrs
+
+
+class LazyCode(Code):
+    """A function body kept as its bytes; `body` decodes them on every read."""
+
+    def __init__(self, locals_: list, data: bytes, pos: int, end: int, offset: int):
+        self.locals = locals_
+        self.offset = offset
+        self._where = (data, pos, end)
+
+    @property
+    def body(self) -> list:
+        try:
+            return _body(*self._where)
+        except MalformedModule:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError, RecursionError, OverflowError) as err:
+            raise MalformedModule(f"cannot decode: {err}", self._where[1]) from None
 
 
 def decode_instructions(data: bytes, pos: int, end: int, *, expr: bool) -> list:

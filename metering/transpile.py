@@ -69,10 +69,10 @@ def wat_to_binary(text: str) -> bytes:
         raise MalformedModule(f"invalid WAT: {first}", 0) from None
 
 
-def decode(wasm) -> tuple[Module, bytes]:
+def decode(wasm, *, lazy_bodies: bool = False) -> tuple[Module, bytes]:
     data = to_binary(wasm)
     try:
-        return decode_module(data), data
+        return decode_module(data, lazy_bodies=lazy_bodies), data
     except MalformedModule:
         raise
     except (ValueError, IndexError, KeyError, TypeError, RecursionError, OverflowError) as err:
@@ -85,7 +85,7 @@ def check(wasm, profile: str = "generic", *, dev: bool = False, max_memory_pages
     Raises MalformedModule when the bytes are not a module at all, and InvalidModule when
     a module without violations breaks WebAssembly's validation rules.
     """
-    module, source = decode(wasm)
+    module, source = decode(wasm, lazy_bodies=True)  # one body at a time: memory near the module's size
     if max_memory_pages is None:
         max_memory_pages = default_costs().max_memory_pages
     violations = check_module(module, profile, dev=dev, max_memory_pages=max_memory_pages)

@@ -222,3 +222,59 @@ def test_the_cli_prints_one_line_and_exits_2_on_corrupted_files(tmp_path, comman
         assert "Traceback" not in proc.stderr
         assert len(lines) == 1, (path.name, lines)
         assert path.name in lines[0] or "malformed" in lines[0].lower()
+
+
+def _violations_or_refusal(data: bytes, lazy: bool):
+    from metering.decode import decode_module
+    from metering.determinism import check_module
+
+    try:
+        return check_module(decode_module(data, lazy_bodies=lazy), "ewasm", max_memory_pages=512)
+    except metering.MalformedModule as err:
+        return ("malformed", str(err), err.offset)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(CORPUS)), st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)),
+                                                 max_size=3))
+def test_decoding_bodies_lazily_finds_exactly_what_eager_decoding_finds(name, flips):
+    wasm = bytearray(CORPUS[name])
+    for pos, value in flips:
+        wasm[pos % len(wasm)] = value
+    assert _violations_or_refusal(bytes(wasm), True) == _violations_or_refusal(bytes(wasm), False)
+
+
+def test_checking_a_large_module_needs_memory_near_its_size_not_per_instruction():
+    """A 5 MB module of 3.3 million instructions: eager decoding took ~410 MiB for it."""
+    program = (
+        "import resource, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import metering\n"
+        "from tests.metering.test_hostile_input import large_module\n"
+        "data = large_module(5_000_000)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "assert metering.check(data, profile='ewasm') == []\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    grown = int(subprocess.run([sys.executable, "-c", program, root], capture_output=True, text=True, check=True,
+                               timeout=120).stdout)
+    assert grown < 3 * 5_000_000, f"checking a 5 MB module grew the process by {grown / 2**20:.0f} MiB"
+
+
+def large_module(size: int) -> bytes:
+    """A valid ewasm-shaped module of about `size` bytes: functions of 4,000 instructions."""
+    import leb128
+
+    def uleb(n: int) -> bytes:
+        return bytes(leb128.u.encode(n))
+
+    def section(kind: int, payload: bytes) -> bytes:
+        return bytes([kind]) + uleb(len(payload)) + payload
+
+    body = b"\x00" + b"\x41\x01\x1a" * 2000 + b"\x0b"  # no locals; (i32.const 1, drop) x 2000
+    func = uleb(len(body)) + body
+    n = size // len(func)
+    exports = uleb(2) + uleb(4) + b"main\x00" + uleb(0) + uleb(6) + b"memory\x02" + uleb(0)
+    return (b"\0asm\x01\0\0\0" + section(1, b"\x01\x60\x00\x00") + section(3, uleb(n) + b"\x00" * n)
+            + section(5, b"\x01\x00\x01") + section(7, exports) + section(10, uleb(n) + func * n))
