@@ -143,10 +143,11 @@ def cmd_run(args) -> int:
 
 def cmd_statetest(args) -> int:
     from ewasm_runtime import Runtime
+    from ewasm_runtime.gas import EIP170_MAX_CODE_SIZE
     from ewasm_runtime.statetest import StateTestError, run_files
 
     try:
-        out = run_files(args.files, Runtime(metering=not args.no_metering))
+        out = run_files(args.files, Runtime(metering=not args.no_metering, max_code_size=EIP170_MAX_CODE_SIZE))
     except StateTestError as err:
         raise CommandError(str(err), EXIT_USAGE) from None
     json.dump(out, sys.stdout, indent=1, sort_keys=True)

@@ -200,7 +200,7 @@ def getBlockTimestamp(f, a):
 
 
 def getBlockHash(f, a):
-    _charge(f, G.BLOCKHASH)
+    _charge(f, f.tx.runtime.blockhash_gas)  # 800 from default-v2 on (gas.EEI_BLOCKHASH)
     ptr = a[2] & U32
     _check(f, ptr, 32)  # the spec checks the destination even when there is no hash
     block_hash = f.tx.env.block_hash(a[0])
@@ -308,6 +308,15 @@ def selfDestruct(f, a):
 _CALL, _CALLCODE, _DELEGATE, _STATIC = range(4)
 
 
+def _sender_balance(f: Frame) -> int:
+    """The frame's balance, to compare with a value it sends. Values are 128-bit, and a
+    balance past 128 bits ends the frame, as Hera refuses it (ArgumentOutOfRange)."""
+    balance = f.tx.journal.get_balance(f.address)
+    if balance >> 128:
+        raise HostTrap("the sender's balance exceeds 128 bits")
+    return balance
+
+
 def _call(f: Frame, kind: int, gas: int, address_ptr: int, value_ptr: int | None, data_ptr: int,
           length: int) -> int:
     if gas < 0:
@@ -328,7 +337,7 @@ def _call(f: Frame, kind: int, gas: int, address_ptr: int, value_ptr: int | None
     journal = f.tx.journal
     if value:
         _charge(f, G.CALL_VALUE)
-        if journal.get_balance(f.address) < value:
+        if _sender_balance(f) < value:
             f.return_data = b""
             return 1
         if kind == _CALL and journal.is_empty(to):
@@ -387,7 +396,7 @@ def create(f, a):
         a[0] = 1
         return
     journal = f.tx.journal
-    if journal.get_balance(f.address) < value:
+    if _sender_balance(f) < value:
         f.return_data = b""
         a[0] = 1
         return

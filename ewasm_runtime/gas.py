@@ -11,7 +11,7 @@ VERY_LOW = 3  # base of the copies
 COPY_WORD = 3  # per 32-byte word copied
 BALANCE = 400
 EXTCODE = 700  # getExternalCodeSize, externalCodeCopy (+ COPY_WORD per word)
-BLOCKHASH = 20
+BLOCKHASH = 20  # Byzantium's BLOCKHASH opcode; the EEI's getBlockHash costs EEI_BLOCKHASH (below)
 SLOAD = 200
 SSTORE_SET = 20000  # zero -> non-zero
 SSTORE_RESET = 5000  # any other write
@@ -32,6 +32,17 @@ LOG_DATA = 8
 SEND_RECEIPT = CALL + CALL_VALUE
 RECEIPT_PAYLOAD_BYTE = LOG_DATA
 MAX_RECEIPT_PAYLOAD = 4096  # bytes; a delivery carries its payload through two blocks
+
+# Where ewasm's EEI specification (and Hera, its reference host) prices a function
+# differently from the Byzantium opcode, the specification wins. There is one such case:
+# getBlockHash costs 800, where BLOCKHASH costs 20. As it changes what every node
+# computes, the price comes with the cost table (its "eei" section, from default-v2 on);
+# a chain on default-v1 keeps 20.
+EEI_BLOCKHASH = 800
+
+# EIP-170: the most runtime code a creation may store (`ewasm statetest`; a chain applies
+# its spec's maxCodeSize instead).
+EIP170_MAX_CODE_SIZE = 24_576
 
 TX = 21000
 TX_CREATE = 53000

@@ -126,12 +126,7 @@ def process_create(tx: TxContext, *, caller: bytes, address: bytes, value: int, 
     else:
         run_frame(tx, frame, compiled, 0)
     if frame.halt is SUCCESS:
-        runtime_code = frame.output
-        if tx.metering:
-            try:
-                runtime_code = tx.runtime.meter(runtime_code)
-            except InvalidCode as err:
-                frame.halt, frame.reason = INVALID_CODE, f"returned runtime code: {err}"
+        runtime_code = _runtime_code(tx, frame)
         if frame.halt is SUCCESS:
             deposit = G.CODE_DEPOSIT * len(runtime_code)
             if deposit > frame.gas:
@@ -143,6 +138,27 @@ def process_create(tx: TxContext, *, caller: bytes, address: bytes, value: int, 
     result = _finish(journal, snap, frame)
     result.output = frame.output if frame.halt is REVERT else b""
     return result
+
+
+def _runtime_code(tx: TxContext, frame) -> bytes:
+    """The code a successful creation stores: what the init code returned, metered (on
+    the chain) or, unmetered, checked to be a runnable contract when it is wasm (as Hera
+    does), and within the size limit (EIP-170 fails it as out of gas). A refusal sets
+    frame.halt."""
+    runtime_code = frame.output
+    try:
+        if tx.metering:
+            runtime_code = tx.runtime.meter(runtime_code)
+        elif runtime_code[:4] == b"\0asm":
+            tx.runtime.compiled(runtime_code)
+    except InvalidCode as err:
+        frame.halt, frame.reason = INVALID_CODE, f"returned runtime code: {err}"
+        return runtime_code
+    limit = tx.runtime.max_code_size
+    if limit is not None and len(runtime_code) > limit:
+        frame.halt = OUT_OF_GAS
+        frame.reason = f"runtime code of {len(runtime_code)} bytes is above the limit of {limit}"
+    return runtime_code
 
 
 def _finish(journal: JournaledState, snap, frame: Frame) -> FrameResult:

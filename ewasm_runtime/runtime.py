@@ -68,16 +68,20 @@ class Runtime:
     charges itself through `useGas`.
 
     native=None uses the native host interface when it is built (native.default());
-    True requires it, False runs the reference EEI of eei.py.
+    True requires it, False runs the reference EEI of eei.py. max_code_size bounds the
+    runtime code a creation may store (EIP-170's 24,576 in state tests, a chain's
+    maxCodeSize); a creation returning more fails as out of gas.
     """
 
     def __init__(self, *, metering: bool = True, costs: "metering.CostTable | None" = None,
                  cache_dir: str | os.PathLike | None = None, precompiles: PrecompileRegistry | None = None,
-                 cache_capacity: int = 1024, native: bool | None = None):
+                 cache_capacity: int = 1024, native: bool | None = None, max_code_size: int | None = None):
         if sys.getrecursionlimit() < PYTHON_RECURSION_LIMIT:
             sys.setrecursionlimit(PYTHON_RECURSION_LIMIT)
         self.metering = metering
         self.costs = costs if costs is not None else _load_default_costs()
+        self.blockhash_gas = self.costs.eei.get("getBlockHash", G.BLOCKHASH)
+        self.max_code_size = max_code_size  # of the runtime code a creation stores; None: no limit
         self.precompiles = precompiles if precompiles is not None else PrecompileRegistry()
         if native is None:
             native = native_eei.default()
@@ -143,25 +147,23 @@ def default_runtime() -> Runtime:
     return _default_runtime
 
 
-_runtimes_by_costs: dict[str, Runtime] = {}
+_chain_runtimes: dict[tuple[str, int | None], Runtime] = {}
 
 
-def runtime_for_costs(table_hash: str = "") -> Runtime:
-    """The process's metering runtime for the shipped cost table with this hash (what a
-    chain spec's costTable names; "" is the default table). Raises ValueError for a hash
-    this build does not ship."""
+def runtime_for_costs(table_hash: str = "", max_code_size: int | None = None) -> Runtime:
+    """The process's metering runtime for a chain: the shipped cost table with this hash
+    (what a chain spec's costTable names; "" is the default table) and its maxCodeSize.
+    Raises ValueError for a hash this build does not ship."""
     table_hash = table_hash.lower().removeprefix("0x")
-    runtime = default_runtime()
-    if not table_hash or table_hash == runtime.costs.hash:
-        return runtime
-    runtime = _runtimes_by_costs.get(table_hash)
+    key = (table_hash, max_code_size)
+    runtime = _chain_runtimes.get(key)
     if runtime is None:
-        costs = metering.costs_by_hash(table_hash)
+        costs = metering.costs_by_hash(table_hash) if table_hash else _load_default_costs()
         if costs is None:
             shipped = ", ".join(f"{t.version} ({t.hash})" for t in metering.shipped_costs().values())
             raise ValueError(f"no cost table with hash {table_hash} ships with this build; it has {shipped}")
-        runtime = _runtimes_by_costs[table_hash] = Runtime(costs=costs,
-                                                           cache_dir=os.environ.get("EWASM_CACHE_DIR") or None)
+        runtime = _chain_runtimes[key] = Runtime(costs=costs, max_code_size=max_code_size,
+                                                 cache_dir=os.environ.get("EWASM_CACHE_DIR") or None)
     return runtime
 
 

@@ -63,13 +63,20 @@ def cases(name: str, test: dict) -> list[Case]:
     return [Case(f"{name}[d{d},g{g},v{v}]", d, g, v) for d, g, v in seen]
 
 
+def state_test_block_hashes(number: int) -> dict[int, bytes]:
+    """The hashes a state test's block sees, by the ethereum/tests convention (testeth's
+    lastHashes): block n's hash is keccak256 of n in decimal, for the 256 blocks before
+    the current one."""
+    return {n: keccak256(str(n).encode()) for n in range(max(0, number - 256), number)}
+
+
 def run_case(test: dict, case: Case, runtime: Runtime) -> dict:
     """The post state of one case, in `MemoryState.to_json` form."""
     try:
         env_json, tx = test["env"], test["transaction"]
         state = MemoryState.from_json(test["pre"])
         number = parse_int(env_json.get("currentNumber", 0))
-        hashes = {number - 1: parse_hex(env_json["previousHash"])} if env_json.get("previousHash") and number else {}
+        hashes = state_test_block_hashes(number)
         env = Environment(
             coinbase=parse_address(env_json.get("currentCoinbase", "0x" + "00" * 20)),
             number=number,

@@ -56,6 +56,9 @@ class CostTable:
     # outgoing area and another in the callee's frame; v1 counted one (see default-v2.json).
     param_cost: int
     start_gas: int  # gas a start function runs with: instantiation happens before the host can set gas
+    # Host-function prices that differ from their Byzantium opcode's, by EEI name (the VM's
+    # default applies to any name not here).
+    eei: dict[str, int] = field(default_factory=dict)
     source: dict = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -122,11 +125,22 @@ def parse_costs(source: dict) -> CostTable:
             stack_limit=_bounded(limits["stack_limit"], "stack_limit", 1 << 24),
             frame_cost=_bounded(limits["frame_cost"], "frame_cost", 1 << 16),
             param_cost=_bounded(limits.get("param_cost", 1), "param_cost", 64),
+            eei={name: _weight(gas, f"eei.{name}") for name, gas in _eei_prices(source).items()},
             start_gas=_bounded(limits["start_gas"], "start_gas", 1 << 40),
             source=source,
         )
     except (KeyError, TypeError, AttributeError) as err:
         raise CostTableError(f"cost table is missing or mistypes {err}") from None
+
+
+EEI_PRICED = frozenset(["getBlockHash"])  # the host functions a table may price
+
+
+def _eei_prices(source: dict) -> dict:
+    prices = source.get("eei", {})
+    if not isinstance(prices, dict) or not set(prices) <= EEI_PRICED:
+        raise CostTableError(f"eei: a table may price only {', '.join(sorted(EEI_PRICED))}")
+    return prices
 
 
 def shipped_costs() -> dict[str, CostTable]:

@@ -124,7 +124,8 @@ def _run_receiver(state: BlockState, receipt: CrossShardReceipt, env, params: Ch
     message = Message(sender=OUTBOX, to=receipt.to, data=receipt.payload, value=receipt.value,
                       gas=intrinsic_gas(receipt.payload, False) + DELIVERY_GAS, gas_price=0, origin=OUTBOX,
                       scope=params.shards.execution_scope((b"",), params.shard_id), incoming=incoming)
-    return ewasm_runtime.execute(message, state, env, ewasm_runtime.runtime_for_costs(params.cost_table_hash))
+    runtime = ewasm_runtime.runtime_for_costs(params.cost_table_hash, params.max_code_size)
+    return ewasm_runtime.execute(message, state, env, runtime)
 
 
 def _refund(execution: BlockExecution, receipt: CrossShardReceipt, context: BlockContext) -> None:

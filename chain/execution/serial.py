@@ -78,6 +78,11 @@ class BlockExecution:
     refused_deliveries: list = field(default_factory=list)  # (Delivery, reason) left out
 
 
+def _runtime(params: ChainParams) -> ewasm_runtime.Runtime:
+    """The VM this chain runs: its spec's cost table and code size limit."""
+    return ewasm_runtime.runtime_for_costs(params.cost_table_hash, params.max_code_size)
+
+
 def apply_transaction(state: BlockState, tx: Transaction, env: Environment, params: ChainParams,
                       index: int) -> Outcome:
     """Run one transaction on `state`; InvalidTransaction if it cannot be included."""
@@ -88,7 +93,7 @@ def apply_transaction(state: BlockState, tx: Transaction, env: Environment, para
                       gas_price=price, origin=tx.sender, scope=scope)
     fees_before = state.fees
     try:
-        result = ewasm_runtime.execute(message, state, env, ewasm_runtime.runtime_for_costs(params.cost_table_hash))
+        result = ewasm_runtime.execute(message, state, env, _runtime(params))
     except ewasm_runtime.InvalidTransaction as err:
         raise InvalidTransaction(str(err)) from None
     logs = tuple(Log(log.address, tuple(log.topics), log.data) for log in result.logs)

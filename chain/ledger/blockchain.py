@@ -412,9 +412,9 @@ class Blockchain:
             if value:  # like geth: a call may move value the sender does not have
                 state.add_balance(sender, value)
             message = Message(sender=sender, to=to, data=data, value=value, gas=gas, gas_price=0, origin=sender)
+            runtime = ewasm_runtime.runtime_for_costs(self.params.cost_table_hash, self.params.max_code_size)
             try:
-                result = ewasm_runtime.execute(message, state, context.environment(),
-                                                ewasm_runtime.runtime_for_costs(self.params.cost_table_hash))
+                result = ewasm_runtime.execute(message, state, context.environment(), runtime)
             except (ewasm_runtime.InvalidTransaction, ValueError) as err:
                 return CallResult("INVALID", 0, b"", str(err))
         return CallResult(result.status.value, result.gas_used, result.output, result.error)

@@ -70,7 +70,7 @@ def twin_of(runtime: Runtime) -> Runtime | None:
     if not native.available():
         return None
     return Runtime(metering=runtime.metering, costs=runtime.costs, precompiles=runtime.precompiles,
-                   native=not runtime.native)
+                   native=not runtime.native, max_code_size=runtime.max_code_size)
 
 
 def outcome(message: Message, state: MemoryState, env: Environment, runtime: Runtime):

@@ -153,7 +153,7 @@ def test_block_hash_returns_zero_and_the_hash_or_one_and_leaves_memory_alone(num
     body = (f"(i32.store (i32.const 0) (call $getBlockHash (i64.const {number}) (i32.const 4)))"
             + FINISH.format(n=36))
     _, r = run(body)
-    assert r.gas_used == TX + 20
+    assert r.gas_used == TX + 800  # the EEI specification's price (Byzantium's BLOCKHASH is 20)
     if found:
         assert r.output[:4] == bytes(4) and r.output[4:] == bytes([0x99 if number == 99 else 0x50]) * 32
     else:
@@ -312,3 +312,14 @@ def test_a_zero_gas_price_leaves_a_missing_coinbase_missing_and_an_existing_one_
     w.state.put(COINBASE, balance=5)
     assert w.call(A, gas=100_000).status is Status.SUCCESS
     assert w.state.get_balance(COINBASE) == 5 and COINBASE in w.state.accounts
+
+
+def test_get_block_hash_costs_800_from_default_v2_on_and_20_under_default_v1():
+    import metering
+    from ewasm_runtime import Runtime
+
+    body = "(drop (call $getBlockHash (i64.const 99) (i32.const 4)))"
+    for version, price in (("default-v1", 20), ("default-v2", 800)):
+        w = World(runtime=Runtime(metering=False, costs=metering.load_costs(version)))
+        w.deploy(A, contract(body))
+        assert w.call(A).gas_used == TX + price, version

@@ -20,7 +20,8 @@ DEEP = bytes(wasmtime.wat2wasm('''(module
   (func $d (param i64) (result i64)
     (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 0))
       (else (i64.add (i64.const 1) (call $d (i64.sub (local.get 0) (i64.const 1)))))))
-  (func (export "main") (i64.store (i32.const 0) (call $d (i64.const 5000))) (call $finish (i32.const 0) (i32.const 8))))'''))
+  (func (export "main")
+    (i64.store (i32.const 0) (call $d (i64.const 5000))) (call $finish (i32.const 0) (i32.const 8))))'''))
 
 
 def spec_naming(table_hash: str):
