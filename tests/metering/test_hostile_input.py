@@ -241,7 +241,13 @@ def test_decoding_bodies_lazily_finds_exactly_what_eager_decoding_finds(name, fl
     wasm = bytearray(CORPUS[name])
     for pos, value in flips:
         wasm[pos % len(wasm)] = value
-    assert _violations_or_refusal(bytes(wasm), True) == _violations_or_refusal(bytes(wasm), False)
+    lazy, eager = _violations_or_refusal(bytes(wasm), True), _violations_or_refusal(bytes(wasm), False)
+    if isinstance(eager, tuple):
+        # Refused either way; a module malformed in a body and in a later section may be
+        # refused for either (lazily, bodies are read after the sections).
+        assert isinstance(lazy, tuple) and lazy[0] == "malformed"
+    else:
+        assert lazy == eager
 
 
 def test_checking_a_large_module_needs_memory_near_its_size_not_per_instruction():
