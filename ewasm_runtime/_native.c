@@ -136,6 +136,8 @@ typedef struct {
     size_t mem_size; /* only ever refreshed upwards: memory never shrinks */
     long long stack_index;
     char has_gas, has_stack;
+    char gil_released;      /* an unmetered frame runs its wasm without the GIL */
+    PyThreadState *tstate;  /* saved while it is released */
     void *pending_error, *pending_trap;
     uint8_t instance[INSTANCE_SIZE];
     uint8_t ext_memory[EXTERN_SIZE], ext_main[EXTERN_SIZE], ext_gas[EXTERN_SIZE], ext_stack[EXTERN_SIZE];
@@ -182,8 +184,18 @@ static int Frame_clear(Frame *f) {
     return 0;
 }
 
+/* A failure nobody collected (frame.failure()) is freed here. */
+static void drop_pending(Frame *f) {
+    if (f->pending_error)
+        w_error_delete(f->pending_error);
+    if (f->pending_trap)
+        w_trap_delete(f->pending_trap);
+    f->pending_error = f->pending_trap = NULL;
+}
+
 static void Frame_dealloc(Frame *f) {
     PyObject_GC_UnTrack(f);
+    drop_pending(f);
     Frame_clear(f);
     Py_TYPE(f)->tp_free((PyObject *)f);
 }
@@ -217,13 +229,16 @@ static PyObject *Frame_start(Frame *f, PyObject *const *args, Py_ssize_t nargs) 
     set_field(&f->value, args[3]);
     set_field(&f->data, args[4]);
     set_field(&f->code, args[5]);
-    f->is_static = (char)PyObject_IsTrue(args[6]);
+    int is_static = PyObject_IsTrue(args[6]);
+    if (is_static < 0)
+        return NULL;
+    f->is_static = (char)is_static;
     f->gas = gas;
     f->has_gas = f->has_stack = 0;
     f->stack_index = -1;
     f->base = NULL;
     f->mem_size = 0;
-    f->pending_error = f->pending_trap = NULL;
+    drop_pending(f);
     set_field(&f->return_data, EMPTY);
     set_field(&f->halt, Py_None);
     set_field(&f->output, EMPTY);
@@ -441,10 +456,34 @@ static inline bool switch_point(void) {
  */
 
 typedef void *(*host_fn)(void *env, void *caller, int64_t *a, size_t n);
+typedef void *(*host_body)(Frame *f, void *env, int64_t *a, size_t n);
+
+static const char NO_FRAME[] = "ewasm: a host function was called outside a running frame";
+
+/* Every callback enters through here: it finds the running frame (none while an
+ * instance is being set up: a start function, which contracts may not have anyway, is
+ * refused a host call) and, for an unmetered frame, takes the GIL back for the call. */
+static inline void *with_frame(host_body body, void *env, int64_t *a, size_t n) {
+    Frame *f = current;
+    if (!f)
+        return w_trap_new(NO_FRAME, sizeof(NO_FRAME) - 1);
+    if (!f->gil_released)
+        return body(f, env, a, n);
+    PyEval_RestoreThread(f->tstate);
+    f->gil_released = 0;
+    void *trap = body(f, env, a, n);
+    f->gil_released = 1;
+    f->tstate = PyEval_SaveThread();
+    return trap;
+}
+
 #define ARG(i) (a[2 * (i)])
 #define U32(i) ((uint32_t)a[2 * (i)])
-#define HOST(fname) static void *h_##fname(void *env, void *caller, int64_t *a, size_t n)
-#define BEGIN(fname) Frame *f = current; const char *name = #fname; (void)name; gas_load(f)
+#define HOST(fname) \
+    static void *hb_##fname(Frame *f, void *env, int64_t *a, size_t n); \
+    static void *h_##fname(void *env, void *caller, int64_t *a, size_t n) { return with_frame(hb_##fname, env, a, n); } \
+    static void *hb_##fname(Frame *f, void *env, int64_t *a, size_t n)
+#define BEGIN(fname) const char *name = #fname; (void)name; gas_load(f)
 #define CHARGE(amount) do { if (!charge(f, (amount))) return out_of_gas(f, name); } while (0)
 #define TRY(expr) do { void *_t = (expr); if (_t) return _t; } while (0)
 #define END() do { gas_store(f); if (!switch_point()) return internal_error(f, name); return NULL; } while (0)
@@ -469,11 +508,18 @@ HOST(getAddress) { BEGIN(getAddress); CHARGE(G_BASE); TRY(write_bytes(f, name, U
 HOST(getCaller) { BEGIN(getCaller); CHARGE(G_BASE); TRY(write_bytes(f, name, U32(0), f->caller)); END(); }
 HOST(getCallValue) { BEGIN(getCallValue); CHARGE(G_BASE); TRY(write_u128(f, name, U32(0), f->value)); END(); }
 
-static inline Py_ssize_t bytes_len(PyObject *b) { return PyBytes_Check(b) ? PyBytes_GET_SIZE(b) : PyObject_Length(b); }
+/* len() of call data, code or return data into a[0]; a trap only if len() fails. */
+static void *length_of(Frame *f, const char *name, PyObject *b, int64_t *a) {
+    Py_ssize_t len = PyBytes_Check(b) ? PyBytes_GET_SIZE(b) : PyObject_Length(b);
+    if (len < 0)
+        return internal_error(f, name);
+    a[0] = len;
+    return NULL;
+}
 
-HOST(getCallDataSize) { BEGIN(getCallDataSize); CHARGE(G_BASE); a[0] = bytes_len(f->data); END(); }
-HOST(getCodeSize) { BEGIN(getCodeSize); CHARGE(G_BASE); a[0] = bytes_len(f->code); END(); }
-HOST(getReturnDataSize) { BEGIN(getReturnDataSize); CHARGE(G_BASE); a[0] = bytes_len(f->return_data); END(); }
+HOST(getCallDataSize) { BEGIN(getCallDataSize); CHARGE(G_BASE); TRY(length_of(f, name, f->data, a)); END(); }
+HOST(getCodeSize) { BEGIN(getCodeSize); CHARGE(G_BASE); TRY(length_of(f, name, f->code, a)); END(); }
+HOST(getReturnDataSize) { BEGIN(getReturnDataSize); CHARGE(G_BASE); TRY(length_of(f, name, f->return_data, a)); END(); }
 
 HOST(callDataCopy) {
     BEGIN(callDataCopy);
@@ -801,10 +847,9 @@ static void *call_reference(Frame *f, HostEnv *env, int64_t *a, size_t nargs) {
     END();
 }
 
-static void *h_cold(void *envp, void *caller, int64_t *a, size_t n) {
-    Frame *f = current;
+HOST(cold) {
     gas_load(f);
-    return call_reference(f, (HostEnv *)envp, a, n);
+    return call_reference(f, (HostEnv *)env, a, n);
 }
 
 /* ---- call and callStatic: the precompile fast path --------------------------------- */
@@ -948,18 +993,18 @@ static void *precompile_call(Frame *f, const char *name, int64_t *a, long long g
     END();
 }
 
-static void *h_call(void *envp, void *caller, int64_t *a, size_t n) {
+HOST(call) {
     BEGIN(call);
     bool taken;
     void *t = precompile_call(f, name, a, ARG(0), U32(1), 4, U32(3), U32(4), &taken);
-    return taken ? t : call_reference(f, (HostEnv *)envp, a, n);
+    return taken ? t : call_reference(f, (HostEnv *)env, a, n);
 }
 
-static void *h_callStatic(void *envp, void *caller, int64_t *a, size_t n) {
+HOST(callStatic) {
     BEGIN(callStatic);
     bool taken;
     void *t = precompile_call(f, name, a, ARG(0), U32(1), -1, U32(2), U32(3), &taken);
-    return taken ? t : call_reference(f, (HostEnv *)envp, a, n);
+    return taken ? t : call_reference(f, (HostEnv *)env, a, n);
 }
 
 /* ---- the table ------------------------------------------------------------------- */
@@ -1001,6 +1046,11 @@ static PyObject *host_function(PyObject *self, PyObject *args) {
         return NULL;
     }
     env->cname = PyUnicode_AsUTF8(env->name);
+    if (!env->cname) {
+        Py_DECREF(env->name);
+        PyMem_RawFree(env);
+        return NULL;
+    }
     Py_INCREF(impl);
     env->impl = impl;
     host_fn fn = (host_fn)h_cold;
@@ -1043,7 +1093,10 @@ static PyObject *Frame_run(Frame *f, PyObject *const *args, Py_ssize_t nargs) {
     char *name;
     size_t name_len;
     f->pending_trap = NULL;
+    Frame *parent = current;
+    current = NULL;  /* no host call belongs to a frame while its instance is set up */
     void *err = w_instantiate(pre, ctx, f->instance, &f->pending_trap);
+    current = parent;
     if (err || f->pending_trap) {
         f->pending_error = err;
         return PyLong_FromLong(RUN_INSTANTIATE);
@@ -1063,10 +1116,19 @@ static PyObject *Frame_run(Frame *f, PyObject *const *args, Py_ssize_t nargs) {
             set_global_i32(f, f->ext_stack + PAYLOAD, (int32_t)stack_start);
         }
     }
-    Frame *parent = current;
     current = f;
     memset(f->args, 0, sizeof f->args);
+    if (gas_index < 0) {
+        /* Unmetered code (conformance runs) is not bounded by gas, so it runs without
+         * the GIL, as the reference's ctypes call does; host calls take it back. */
+        f->gil_released = 1;
+        f->tstate = PyEval_SaveThread();
+    }
     err = w_call(ctx, f->ext_main + PAYLOAD, f->args, 1, &f->pending_trap);
+    if (f->gil_released) {
+        PyEval_RestoreThread(f->tstate);
+        f->gil_released = 0;
+    }
     current = parent;
     if (f->halt != Py_None) { /* a host function ended the frame */
         if (err)
@@ -1276,8 +1338,16 @@ static PyObject *open_store(PyObject *self, PyObject *const *args, Py_ssize_t na
         w_store_delete(store);
         return NULL;
     }
-    PyTuple_SET_ITEM(pair, 0, PyLong_FromVoidPtr(store));
-    PyTuple_SET_ITEM(pair, 1, PyLong_FromVoidPtr(w_store_context(store)));
+    PyObject *s = PyLong_FromVoidPtr(store), *c = PyLong_FromVoidPtr(w_store_context(store));
+    if (!s || !c) {
+        Py_XDECREF(s);
+        Py_XDECREF(c);
+        Py_DECREF(pair);
+        w_store_delete(store);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, s);
+    PyTuple_SET_ITEM(pair, 1, c);
     return pair;
 }
 

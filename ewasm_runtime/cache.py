@@ -112,6 +112,9 @@ class ModuleCache:
 
     def _load_or_compile(self, code: bytes) -> CompiledCode:
         code_hash = hashlib.sha256(code).hexdigest()
+        if code[:4] != b"\0asm":
+            # wasmtime would also compile WAT text, unchecked for a start function here
+            raise InvalidCode("not a wasm binary module (contract code is never text)")
         if _has_start_section(code):
             raise InvalidCode("a contract may not have a start function")
         path = self.artifact_path(code_hash)

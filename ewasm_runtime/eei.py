@@ -462,6 +462,7 @@ EEI: dict[str, tuple[tuple[str, ...], tuple[str, ...], Callable]] = {
 }
 
 _HALT_MESSAGE = b"ewasm: frame ended by the host"
+_NO_FRAME = b"ewasm: a host function was called outside a running frame"
 
 
 def _callback(impl: Callable):
@@ -473,6 +474,8 @@ def _callback(impl: Callable):
 
     def callback(env, caller, args, nargs):
         f = current.frame
+        if f is None:  # called while an instance is set up (a start function): no frame
+            return _trap_new(_NO_FRAME, len(_NO_FRAME))
         try:
             ga = f.gas_addr
             if ga:

@@ -102,7 +102,10 @@ class Frame:
         ctx = self.ctx
         b = self.buf_addr
         self.trap_ptr.value = None
+        parent = getattr(current, "frame", None)
+        current.frame = None  # no host call belongs to a frame while its instance is set up
         err = capi.instantiate(pre, ctx, b + _INST, b + _TRAP)
+        current.frame = parent
         if err or self.trap_ptr.value:
             self._failure = (err or 0, self.trap_ptr.value or 0)
             return RUN_INSTANTIATE
@@ -120,7 +123,6 @@ class Frame:
             if stack_start and stack_index >= 0:
                 self.stack_height()  # resolves stack_addr
                 self.write_global_i32(self.stack_addr, stack_start)
-        parent = getattr(current, "frame", None)
         current.frame = self
         try:
             err = capi.func_call_unchecked(ctx, b + _EXT_MAIN + _EXTERN_PAYLOAD, b + _ARGS, 1, b + _TRAP)

@@ -20,6 +20,7 @@ import ctypes
 import importlib.machinery
 import os
 import sys
+import threading
 from pathlib import Path
 
 from ewasm_runtime import capi, frame
@@ -91,17 +92,26 @@ def _addresses() -> dict[str, int | None]:
     return table
 
 
+_load_lock = threading.Lock()
+
+
 def _load():
     """Import and bind the extension once; remember why when it cannot be used."""
-    global _module, _why_not, _loaded
     if _loaded:
         return _module
-    _loaded = True
+    with _load_lock:  # the import and init can let another thread in
+        if not _loaded:
+            _bind()
+    return _module
+
+
+def _bind() -> None:
+    global _module, _why_not, _loaded
     try:
         from ewasm_runtime import _native
     except ImportError as err:
-        _why_not = f"not built ({err})"
-        return None
+        _why_not, _loaded = f"not built ({err})", True
+        return
     try:
         _native.init(_addresses(), {
             "SUCCESS": Status.SUCCESS, "REVERT": Status.REVERT, "TRAP": Status.TRAP,
@@ -113,10 +123,9 @@ def _load():
         if kinds != (frame.RUN_DONE, frame.RUN_ERROR, frame.RUN_TRAP, frame.RUN_INSTANTIATE):
             raise ImportError("the extension's run results differ from frame.py's")
     except (ImportError, KeyError, AttributeError, OSError) as err:
-        _why_not = f"cannot bind ({err})"
-        return None
-    _module = _native
-    return _module
+        _why_not, _loaded = f"cannot bind ({err})", True
+        return
+    _module, _loaded = _native, True
 
 
 def _switch_point() -> None:

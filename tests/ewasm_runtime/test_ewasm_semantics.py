@@ -72,3 +72,13 @@ def test_a_state_test_block_sees_the_hashes_of_the_256_blocks_before_it_by_the_t
     assert sorted(hashes) == list(range(44, 300))
     assert hashes[299] == keccak256(b"299") and hashes[44] == keccak256(b"44")
     assert state_test_block_hashes(0) == {} and sorted(state_test_block_hashes(3)) == [0, 1, 2]
+
+
+def test_contract_code_in_wat_text_is_refused_so_no_start_function_can_hide_in_it():
+    text = (b'(module (import "ethereum" "storageStore" (func $ss (param i32 i32))) (memory (export "memory") 1)'
+            b' (func $s (call $ss (i32.const 0) (i32.const 100))) (start $s) (func (export "main")))')
+    w = World(metering=False)
+    w.deploy(A, text)
+    r = w.call(A)
+    assert r.status is Status.INVALID_CODE and "not a wasm binary module" in r.error
+    assert w.state.accounts[A].storage == {}

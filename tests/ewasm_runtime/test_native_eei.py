@@ -160,3 +160,28 @@ def test_a_contract_looping_over_host_calls_lets_other_threads_run():
     worker.join()
     assert results[0].status is Status.OUT_OF_GAS
     assert worst < 0.1, f"this thread waited {worst:.3f} s for the GIL"
+
+
+def test_unmetered_wasm_runs_without_the_gil_so_a_long_loop_stalls_no_other_thread():
+    """Unmetered code (conformance runs) is not bounded by gas: like the reference's ctypes
+    call, the native path lets other threads run while its wasm does."""
+    import threading
+    import time
+
+    from ewasm_runtime import MemoryState, Message, execute
+
+    runtime = Runtime(metering=False, native=True)
+    spin = contract("(local i64) (loop $l (local.set 0 (i64.add (local.get 0) (i64.const 1)))"
+                    " (br_if $l (i64.lt_u (local.get 0) (i64.const 300000000))))", locals_="")
+    state = MemoryState()
+    state.put(A, balance=10**30)
+    state.put(B, code=spin)
+    worker = threading.Thread(target=lambda: execute(Message(A, B, b"", gas=10**9), state, runtime=runtime))
+    worker.start()
+    worst = 0.0
+    while worker.is_alive():
+        started = time.monotonic()
+        time.sleep(0.001)
+        worst = max(worst, time.monotonic() - started)
+    worker.join()
+    assert worst < 0.1, f"this thread waited {worst:.3f} s for the GIL"
