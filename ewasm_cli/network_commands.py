@@ -27,6 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from chain.core.params import DEFAULT_BASE_FEE
+from chain.core.spec import default_cost_table
 from ewasm_cli.arguments import integer, port, seconds
 from ewasm_cli.local_network import LocalNetwork
 from ewasm_cli.main import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, CommandError
@@ -113,7 +114,8 @@ def network_spec(engine: dict, nodes, admin, funded, *, chain_id: int, shards: i
             "storage": {"0x" + k.hex(): "0x" + v.hex() for k, v in storage.items()}}
     spec = {"name": "ewasm-network",
             "engine": engine,
-            "params": {"chainId": chain_id, "gasLimit": DEFAULT_GAS_LIMIT, "baseFeePerGas": base_fee},
+            "params": {"chainId": chain_id, "gasLimit": DEFAULT_GAS_LIMIT, "baseFeePerGas": base_fee,
+                       "costTable": default_cost_table()},
             "genesis": {"timestamp": 0},
             "accounts": accounts,
             "network": {"admins": hexes([admin]), "nodes": hexes(nodes)}}

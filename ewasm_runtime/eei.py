@@ -309,10 +309,11 @@ _CALL, _CALLCODE, _DELEGATE, _STATIC = range(4)
 
 
 def _sender_balance(f: Frame) -> int:
-    """The frame's balance, to compare with a value it sends. Values are 128-bit, and a
-    balance past 128 bits ends the frame, as Hera refuses it (ArgumentOutOfRange)."""
+    """The frame's balance, to compare with a value it sends. Values are 128-bit; under the
+    table rule "u128-sender-balance" (default-v2 on) a balance past 128 bits ends the
+    frame, as Hera refuses it (ArgumentOutOfRange)."""
     balance = f.tx.journal.get_balance(f.address)
-    if balance >> 128:
+    if balance >> 128 and f.tx.runtime.u128_sender_balance:
         raise HostTrap("the sender's balance exceeds 128 bits")
     return balance
 

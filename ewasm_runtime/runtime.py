@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 
 import metering
+from metering.costs import LEGACY_VERSION
 
 from ewasm_runtime import gas as G, native as native_eei
 from ewasm_runtime.cache import CompiledCode, InvalidCode, ModuleCache
@@ -81,6 +82,7 @@ class Runtime:
         self.metering = metering
         self.costs = costs if costs is not None else _load_default_costs()
         self.blockhash_gas = self.costs.eei.get("getBlockHash", G.BLOCKHASH)
+        self.u128_sender_balance = "u128-sender-balance" in self.costs.rules
         self.max_code_size = max_code_size  # of the runtime code a creation stores; None: no limit
         self.precompiles = precompiles if precompiles is not None else PrecompileRegistry()
         if native is None:
@@ -148,22 +150,28 @@ def default_runtime() -> Runtime:
 
 
 _chain_runtimes: dict[tuple[str, int | None], Runtime] = {}
+_chain_runtimes_lock = threading.Lock()
 
 
 def runtime_for_costs(table_hash: str = "", max_code_size: int | None = None) -> Runtime:
     """The process's metering runtime for a chain: the shipped cost table with this hash
-    (what a chain spec's costTable names; "" is the default table) and its maxCodeSize.
-    Raises ValueError for a hash this build does not ship."""
+    (what a chain spec's costTable names; "" is default-v1, which such specs ran when they
+    were written) and its maxCodeSize, which bounds created code where the table's rules
+    say so. Raises ValueError for a hash this build does not ship."""
     table_hash = table_hash.lower().removeprefix("0x")
     key = (table_hash, max_code_size)
     runtime = _chain_runtimes.get(key)
     if runtime is None:
-        costs = metering.costs_by_hash(table_hash) if table_hash else _load_default_costs()
+        costs = metering.costs_by_hash(table_hash) if table_hash else metering.load_costs(LEGACY_VERSION)
         if costs is None:
             shipped = ", ".join(f"{t.version} ({t.hash})" for t in metering.shipped_costs().values())
             raise ValueError(f"no cost table with hash {table_hash} ships with this build; it has {shipped}")
-        runtime = _chain_runtimes[key] = Runtime(costs=costs, max_code_size=max_code_size,
-                                                 cache_dir=os.environ.get("EWASM_CACHE_DIR") or None)
+        limit = max_code_size if "limit-created-code" in costs.rules else None
+        with _chain_runtimes_lock:  # one runtime per table in the process, whichever thread asks first
+            runtime = _chain_runtimes.get(key)
+            if runtime is None:
+                runtime = _chain_runtimes[key] = Runtime(costs=costs, max_code_size=limit,
+                                                         cache_dir=os.environ.get("EWASM_CACHE_DIR") or None)
     return runtime
 
 

@@ -22,6 +22,13 @@ from metering import opcodes as op
 FORMAT = "ewasm-costs/1"
 COSTS_DIR = Path(__file__).with_name("costs")
 DEFAULT_VERSION = "default-v2"
+# What a chain spec that names no costTable runs: the default when such specs were written.
+LEGACY_VERSION = "default-v1"
+# Rules of the VM that a table turns on, from default-v2 on (v1 has none):
+# - "u128-sender-balance": a call with value or a create from a balance past 128 bits ends
+#   the frame, as Hera refuses it;
+# - "limit-created-code": a chain's maxCodeSize bounds the runtime code a creation stores.
+KNOWN_RULES = frozenset(["u128-sender-balance", "limit-created-code"])
 DEFAULT_PATH = COSTS_DIR / f"{DEFAULT_VERSION}.json"
 MAX_WEIGHT = 1 << 20  # keeps every dynamic charge (count * weight) far from i64 overflow
 
@@ -59,6 +66,7 @@ class CostTable:
     # Host-function prices that differ from their Byzantium opcode's, by EEI name (the VM's
     # default applies to any name not here).
     eei: dict[str, int] = field(default_factory=dict)
+    rules: frozenset = frozenset()  # of KNOWN_RULES
     source: dict = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -126,6 +134,7 @@ def parse_costs(source: dict) -> CostTable:
             frame_cost=_bounded(limits["frame_cost"], "frame_cost", 1 << 16),
             param_cost=_bounded(limits.get("param_cost", 1), "param_cost", 64),
             eei={name: _weight(gas, f"eei.{name}") for name, gas in _eei_prices(source).items()},
+            rules=_rules(source),
             start_gas=_bounded(limits["start_gas"], "start_gas", 1 << 40),
             source=source,
         )
@@ -141,6 +150,13 @@ def _eei_prices(source: dict) -> dict:
     if not isinstance(prices, dict) or not set(prices) <= EEI_PRICED:
         raise CostTableError(f"eei: a table may price only {', '.join(sorted(EEI_PRICED))}")
     return prices
+
+
+def _rules(source: dict) -> frozenset:
+    rules = source.get("rules", [])
+    if not isinstance(rules, list) or not set(rules) <= KNOWN_RULES:
+        raise CostTableError(f"rules: a table may switch on only {', '.join(sorted(KNOWN_RULES))}")
+    return frozenset(rules)
 
 
 def shipped_costs() -> dict[str, CostTable]:

@@ -125,10 +125,11 @@ NESTED = '''(module
 HOST_CALL = "(call $balance (i32.const 100) (i32.const 300))"
 
 
-def deepest(levels: int, bottom: str = "") -> int:
+def deepest(levels: int, bottom: str = "", native: bool | None = None) -> int:
     """The deepest wasm recursion that still fits below `levels` nested calls, the
-    deepest frame running `bottom` (say, a host call) before it returns."""
-    runtime, me = Runtime(metering=False), b"\xaa" * 20
+    deepest frame running `bottom` (say, a host call) before it returns; `native` picks
+    the host interface whose frames sit between the levels (None: the default)."""
+    runtime, me = Runtime(metering=False, native=native), b"\xaa" * 20
     env = Environment(coinbase=bytes(20), number=1, timestamp=1, gas_limit=10**18, difficulty=0)
     code = bytes(wasmtime.wat2wasm(NESTED.replace("BOTTOM", bottom)))
 
@@ -157,6 +158,8 @@ def measure(levels: int, costs: metering.CostTable | None = None) -> dict:
     frame = MAX_WASM_STACK / alone  # bytes of one frame of $down
     per_level = (alone - nested) * frame / levels
     host_call = max(0.0, (alone - host_bottom) * frame)
+    # Nodes without the C extension run the reference EEI, whose frames are bigger.
+    reference_level = (deepest(0, native=False) - deepest(levels, native=False)) * frame / levels
     worst = max(p["bytes_per_unit"] for p in patterns.values())
     budget = MAX_WASM_STACK / MARGIN - per_level * MAX_CALL_DEPTH - host_call
     limit = max(0, int(budget / worst))
@@ -164,6 +167,9 @@ def measure(levels: int, costs: metering.CostTable | None = None) -> dict:
     return {"costs": costs.version, "max_wasm_stack": MAX_WASM_STACK, "patterns": patterns,
             "nested_levels": levels, "bottom_depth_alone": alone, "bottom_depth_nested": nested,
             "host_bytes_per_level": per_level, "host_call_at_the_bottom_bytes": host_call,
+            "reference_host_bytes_per_level": reference_level,
+            "margin_with_the_reference_eei": MAX_WASM_STACK / (costs.stack_limit * worst
+                                                               + MAX_CALL_DEPTH * reference_level),
             "worst_bytes_per_unit": worst, "current_limit": costs.stack_limit,
             "largest_safe_limit": limit, "small_function_frames_at_that_limit": limit // small,
             "small_function_frames_at_the_current_limit": costs.stack_limit // small}
@@ -187,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"nested calls: {figures['nested_levels']} levels take the bottom's recursion from "
                   f"{figures['bottom_depth_alone']:,} to {figures['bottom_depth_nested']:,} frames: "
                   f"{figures['host_bytes_per_level']:.0f} bytes of host frames per level; a host call at the "
-                  f"bottom takes {figures['host_call_at_the_bottom_bytes']:.0f} bytes")
+                  f"bottom takes {figures['host_call_at_the_bottom_bytes']:.0f} bytes; with the reference EEI "
+                  f"{figures['reference_host_bytes_per_level']:.0f} bytes per level, which leaves the cost table's "
+                  f"limit a margin of {figures['margin_with_the_reference_eei']:.2f}x")
     console.print(f"worst case {figures['worst_bytes_per_unit']:.2f} bytes/unit; with {MAX_CALL_DEPTH} levels and a "
                   f"{MARGIN}x margin the largest safe limit is {figures['largest_safe_limit']:,} units "
                   f"({figures['small_function_frames_at_that_limit']:,} frames of a small function); "

@@ -355,10 +355,21 @@ def load_spec(path: str) -> ChainSpec:
     return parse_spec(data)
 
 
+def default_cost_table() -> str:
+    """The hash a new spec names: this build's default cost table, fixed at genesis so
+    that a later default does not change the chain's rules."""
+    import metering
+
+    return "0x" + metering.load_costs().hash
+
+
 def dev_spec(funded: bytes, *, chain_id: int = 1337, engine: str = "instant", authority: bytes | None = None,
-             block_period: float = 1.0, balance: int = 10**24, cost_table: str = "",
+             block_period: float = 1.0, balance: int = 10**24, cost_table: str | None = None,
              base_fee: int = DEFAULT_BASE_FEE) -> dict:
-    """The spec of a one-node development chain whose genesis funds `funded`."""
+    """The spec of a one-node development chain whose genesis funds `funded`; it names
+    this build's default cost table unless told another (or "" for default-v1)."""
+    if cost_table is None:
+        cost_table = default_cost_table()
     engine_json = {"instant": {}} if engine == "instant" else \
         {"poa": {"authority": "0x" + (authority or funded).hex(), "blockPeriod": block_period}}
     return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import metering
+from metering.costs import LEGACY_VERSION
 from chain.core.blocks import Header, genesis_header, validator_set_hash
 from chain.core.hashing import EMPTY_CODE_HASH, keccak256
 from chain.core.spec import ChainSpec, SpecError
@@ -67,10 +68,12 @@ def check_validator_contract(spec: ChainSpec) -> None:
 
 
 def cost_table(spec: ChainSpec) -> metering.CostTable:
-    """The cost table the spec names by hash (any table this build ships), or the default."""
+    """The cost table the spec names by hash (any table this build ships). A spec that
+    names none runs default-v1, the default when such specs were written; `devnet` and
+    `network init` name the table they were made with."""
     named = spec.params.cost_table_hash
     if not named:
-        return metering.load_costs()
+        return metering.load_costs(LEGACY_VERSION)
     costs = metering.costs_by_hash(named)
     if costs is None:
         shipped = ", ".join(f"{t.version} ({t.hash})" for t in metering.shipped_costs().values())

@@ -82,3 +82,18 @@ def test_contract_code_in_wat_text_is_refused_so_no_start_function_can_hide_in_i
     r = w.call(A)
     assert r.status is Status.INVALID_CODE and "not a wasm binary module" in r.error
     assert w.state.accounts[A].storage == {}
+
+
+def test_under_default_v1_a_balance_past_128_bits_still_sends_value_and_created_code_has_no_size_rule():
+    import metering
+
+    from ewasm_runtime import runtime_for_costs
+
+    v1 = metering.load_costs("default-v1")
+    w = World(runtime=Runtime(metering=False, costs=v1))
+    w.deploy(A, contract("(drop (call $call (i64.const 100000) (i32.const 32) (i32.const 64) (i32.const 0)"
+                         " (i32.const 0)))", data=bytes_data(B, 32) + bytes_data(b"\x01", 64)),
+             balance=OVER_128_BITS)
+    assert w.call(A).status is Status.SUCCESS
+    assert runtime_for_costs(v1.hash, 24_576).max_code_size is None
+    assert runtime_for_costs(metering.load_costs().hash, 24_576).max_code_size == 24_576

@@ -30,10 +30,11 @@ def spec_naming(table_hash: str):
     return parse_spec(data)
 
 
-@pytest.mark.parametrize("version, status", [("default-v2", "SUCCESS"), ("default-v1", "STACK_LIMIT")])
+@pytest.mark.parametrize("version, status", [("default-v2", "SUCCESS"), ("default-v1", "STACK_LIMIT"),
+                                             ("", "STACK_LIMIT")])
 def test_a_chain_runs_the_cost_table_its_spec_names(tmp_path, version, status):
-    spec = spec_naming(metering.load_costs(version).hash)
-    assert cost_table(spec).version == version
+    spec = spec_naming(metering.load_costs(version).hash if version else "")
+    assert cost_table(spec).version == (version or "default-v1")
     chain = Blockchain.initialize(str(tmp_path / "db"), spec)
     try:
         result = chain.call(sender=FUNDED, to=RECURSER, data=b"", gas=10_000_000)
@@ -44,8 +45,12 @@ def test_a_chain_runs_the_cost_table_its_spec_names(tmp_path, version, status):
         assert int.from_bytes(result.output, "little") == 5000
 
 
-def test_a_spec_without_a_cost_table_runs_the_default():
-    assert cost_table(spec_naming("")) == metering.load_costs()
+def test_a_spec_without_a_cost_table_runs_default_v1_as_when_such_specs_were_written():
+    assert cost_table(spec_naming("")) == metering.load_costs("default-v1")
+
+
+def test_new_specs_name_the_default_table():
+    assert dev_spec(FUNDED)["params"]["costTable"] == "0x" + metering.load_costs().hash
 
 
 def test_a_spec_naming_a_table_this_build_does_not_ship_is_refused_with_the_ones_it_has(tmp_path):
