@@ -135,10 +135,24 @@ def test_native_precompiles_match_the_reference_implementations(number, data):
     assert r.output == BUILTINS[target].run(data)
 
 
+def longest_wait_while(worker) -> float:
+    """Start `worker` and, until it ends, sleep 1 ms at a time: the longest any sleep took
+    is how long this thread waited for the GIL."""
+    import time
+
+    worker.start()
+    worst = 0.0
+    while worker.is_alive():
+        started = time.monotonic()
+        time.sleep(0.001)
+        worst = max(worst, time.monotonic() - started)
+    worker.join()
+    return worst
+
+
 def test_a_contract_looping_over_host_calls_lets_other_threads_run():
     """Wasm and the native host functions hold the GIL; they offer it every 256 calls."""
     import threading
-    import time
     from pathlib import Path
 
     from ewasm_runtime import MemoryState, Message, execute
@@ -151,13 +165,7 @@ def test_a_contract_looping_over_host_calls_lets_other_threads_run():
     results = []
     worker = threading.Thread(target=lambda: results.append(
         execute(Message(A, B, b"\x01", gas=30_000_000), state, runtime=runtime)))  # about 0.3 s of getGasLeft
-    worker.start()
-    worst = 0.0
-    while worker.is_alive():
-        started = time.monotonic()
-        time.sleep(0.001)
-        worst = max(worst, time.monotonic() - started)
-    worker.join()
+    worst = longest_wait_while(worker)
     assert results[0].status is Status.OUT_OF_GAS
     assert worst < 0.1, f"this thread waited {worst:.3f} s for the GIL"
 
@@ -166,7 +174,6 @@ def test_unmetered_wasm_runs_without_the_gil_so_a_long_loop_stalls_no_other_thre
     """Unmetered code (conformance runs) is not bounded by gas: like the reference's ctypes
     call, the native path lets other threads run while its wasm does."""
     import threading
-    import time
 
     from ewasm_runtime import MemoryState, Message, execute
 
@@ -177,11 +184,5 @@ def test_unmetered_wasm_runs_without_the_gil_so_a_long_loop_stalls_no_other_thre
     state.put(A, balance=10**30)
     state.put(B, code=spin)
     worker = threading.Thread(target=lambda: execute(Message(A, B, b"", gas=10**9), state, runtime=runtime))
-    worker.start()
-    worst = 0.0
-    while worker.is_alive():
-        started = time.monotonic()
-        time.sleep(0.001)
-        worst = max(worst, time.monotonic() - started)
-    worker.join()
+    worst = longest_wait_while(worker)
     assert worst < 0.1, f"this thread waited {worst:.3f} s for the GIL"
