@@ -1168,7 +1168,7 @@ static PyObject *Frame_gas_global(Frame *f, PyObject *unused) {
 
 static PyObject *Frame_stack_height(Frame *f, PyObject *unused) {
     if (!f->has_stack) {
-        if (f->stack_index < 0 || f->base == NULL)
+        if (f->stack_index < 0) /* set by run once the instance exists */
             return PyLong_FromLong(0);
         char *name;
         size_t len;

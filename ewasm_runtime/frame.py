@@ -190,7 +190,7 @@ class Frame:
     def stack_height(self) -> int:
         """The metered instance's current `stack_height` (0 when it has none)."""
         if not self.stack_addr:
-            if self.stack_index < 0 or not self.base:
+            if self.stack_index < 0:  # set by run once the instance exists
                 return 0
             self.stack_addr = self.export_into(self.stack_index, _EXT_STACK)
         return self.read_global_i32(self.stack_addr)

@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 
 import metering
-from metering.costs import LEGACY_VERSION
+from metering.costs import LEGACY_VERSION, describe_shipped
 
 from ewasm_runtime import gas as G, native as native_eei
 from ewasm_runtime.cache import CompiledCode, InvalidCode, ModuleCache
@@ -158,20 +158,25 @@ def runtime_for_costs(table_hash: str = "", max_code_size: int | None = None) ->
     (what a chain spec's costTable names; "" is default-v1, which such specs ran when they
     were written) and its maxCodeSize, which bounds created code where the table's rules
     say so. Raises ValueError for a hash this build does not ship."""
+    runtime = _chain_runtimes.get((table_hash, max_code_size))  # every transaction asks: one lookup
+    if runtime is not None:
+        return runtime
+    given = (table_hash, max_code_size)
     table_hash = table_hash.lower().removeprefix("0x")
     key = (table_hash, max_code_size)
     runtime = _chain_runtimes.get(key)
     if runtime is None:
         costs = metering.costs_by_hash(table_hash) if table_hash else metering.load_costs(LEGACY_VERSION)
         if costs is None:
-            shipped = ", ".join(f"{t.version} ({t.hash})" for t in metering.shipped_costs().values())
-            raise ValueError(f"no cost table with hash {table_hash} ships with this build; it has {shipped}")
+            raise ValueError(f"no cost table with hash {table_hash} ships with this build; "
+                             f"it has {describe_shipped()}")
         limit = max_code_size if "limit-created-code" in costs.rules else None
         with _chain_runtimes_lock:  # one runtime per table in the process, whichever thread asks first
             runtime = _chain_runtimes.get(key)
             if runtime is None:
                 runtime = _chain_runtimes[key] = Runtime(costs=costs, max_code_size=limit,
                                                          cache_dir=os.environ.get("EWASM_CACHE_DIR") or None)
+    _chain_runtimes[given] = runtime
     return runtime
 
 

@@ -165,6 +165,11 @@ def shipped_costs() -> dict[str, CostTable]:
     return {table.version: table for table in tables}
 
 
+def describe_shipped() -> str:
+    """The shipped tables as "version (hash)", for the error that names a missing one."""
+    return ", ".join(f"{t.version} ({t.hash})" for t in shipped_costs().values())
+
+
 def costs_by_hash(table_hash: str) -> CostTable | None:
     """The shipped table with this hash (what a chain spec's costTable names), if any."""
     table_hash = table_hash.lower().removeprefix("0x")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import metering
-from metering.costs import LEGACY_VERSION
+from metering.costs import LEGACY_VERSION, describe_shipped
 from chain.core.blocks import Header, genesis_header, validator_set_hash
 from chain.core.hashing import EMPTY_CODE_HASH, keccak256
 from chain.core.spec import ChainSpec, SpecError
@@ -76,8 +76,7 @@ def cost_table(spec: ChainSpec) -> metering.CostTable:
         return metering.load_costs(LEGACY_VERSION)
     costs = metering.costs_by_hash(named)
     if costs is None:
-        shipped = ", ".join(f"{t.version} ({t.hash})" for t in metering.shipped_costs().values())
-        raise SpecError(f"params.costTable names cost table {named}; this build ships {shipped}")
+        raise SpecError(f"params.costTable names cost table {named}; this build ships {describe_shipped()}")
     return costs
 
 
